@@ -1,0 +1,48 @@
+"""Perplexity and bits-per-byte of a causal LM on held-out JSONL documents.
+
+python eval/perplexity.py --model outputs/tiny/base --data_files heldout.jsonl --output_dir outputs/tiny/eval/base
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM
+from trl import TrlParser
+
+import xuanyuan  # noqa: F401  (registers the XuanYuan Auto classes)
+from xuanyuan.data.records import iter_jsonl, require_text
+from xuanyuan.evaluation import evaluate_perplexity
+from xuanyuan.tokenization import load_tokenizer
+
+
+@dataclass
+class PerplexityConfig:
+    model: str = field(metadata={"help": "Model folder or Hub id."})
+    data_files: list[str] = field(metadata={"help": "JSONL files, one document per record."})
+    output_dir: str = field(metadata={"help": "Where perplexity.json is written."})
+    text_field: str = field(default="text", metadata={"help": "Record field that holds the document."})
+    max_length: int = field(default=1024, metadata={"help": "Window length in tokens."})
+    batch_size: int = field(default=8, metadata={"help": "Windows per forward pass."})
+    max_documents: int | None = field(default=None, metadata={"help": "Score only the first N documents."})
+
+
+def main(config: PerplexityConfig) -> dict:
+    texts = [require_text(r, config.text_field) for path in config.data_files for r in iter_jsonl(path)]
+    texts = texts[: config.max_documents]
+    model = AutoModelForCausalLM.from_pretrained(config.model, dtype=torch.float32)
+    tokenizer = load_tokenizer(config.model)
+    result = evaluate_perplexity(model, tokenizer, texts, config.max_length, config.batch_size).to_dict()
+    result["model"] = config.model
+    Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+    Path(config.output_dir, "perplexity.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    (config,) = TrlParser(dataclass_types=[PerplexityConfig]).parse_args_and_config()
+    main(config)
