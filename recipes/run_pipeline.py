@@ -2,7 +2,8 @@
 
     python recipes/run_pipeline.py --config recipes/tiny/pipeline.yaml [--output_dir DIR] [--only a,b]
 
-The YAML lists stages (`name`, `command`, optional `metrics` JSON file and `summary` keys).
+The YAML lists stages (`name`, `command`, optional `metrics` JSON file and `summary` keys, dotted for
+nested values: `counts.raw_docs`).
 `{output_dir}` in commands and paths is replaced; a leading `python` becomes this interpreter.
 Each stage's output goes to `{output_dir}/logs/{name}.log`; `report.json` and `report.md` collect
 timings and every stage's metrics. A failed stage stops the run with its log tail.
@@ -63,6 +64,15 @@ def run_stage(stage: Stage, log_dir: Path) -> dict:
     return {"description": stage.description, "seconds": round(seconds, 1), "metrics": metrics}
 
 
+def _lookup(metrics: dict, dotted_key: str):
+    """`metrics["a"]["b"]` for "a.b"; None when any part is missing."""
+    for part in dotted_key.split("."):
+        if not isinstance(metrics, dict) or part not in metrics:
+            return None
+        metrics = metrics[part]
+    return metrics
+
+
 def _format(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
@@ -82,7 +92,8 @@ def write_report(results: dict[str, dict], stages: list[Stage], output_dir: Path
         if stage.name not in results:
             continue
         result = results[stage.name]
-        keys = ", ".join(f"{k}={_format(result['metrics'][k])}" for k in stage.summary if k in result["metrics"])
+        values = {key: _lookup(result["metrics"], key) for key in stage.summary}
+        keys = ", ".join(f"{key.rsplit('.', 1)[-1]}={_format(v)}" for key, v in values.items() if v is not None)
         lines.append(f"| {stage.name} | {stage.description} | {result['seconds']} | {keys} |")
     (output_dir / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 

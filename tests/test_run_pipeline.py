@@ -9,7 +9,7 @@ import yaml
 
 RUNNER = Path(__file__).resolve().parents[1] / "recipes" / "run_pipeline.py"
 
-WRITE_METRICS = "import json, pathlib, sys; p = pathlib.Path(sys.argv[1]); p.parent.mkdir(parents=True, exist_ok=True); p.write_text(json.dumps({'score': float(sys.argv[2]), 'n': 3}))"  # noqa: E501
+WRITE_METRICS = "import json, pathlib, sys; p = pathlib.Path(sys.argv[1]); p.parent.mkdir(parents=True, exist_ok=True); p.write_text(json.dumps({'score': float(sys.argv[2]), 'n': 3, 'counts': {'docs': 7}}))"  # noqa: E501
 
 
 def run(config: dict, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -30,13 +30,15 @@ def stage(name: str, score: float, summary=("score",)) -> dict:
 
 def test_stages_run_in_order_and_report_collects_metrics(tmp_path):
     out = tmp_path / "out"
-    result = run({"output_dir": str(out), "stages": [stage("first", 0.25), stage("second", 0.5)]}, tmp_path)
+    second = stage("second", 0.5, summary=("score", "counts.docs", "counts.missing"))
+    result = run({"output_dir": str(out), "stages": [stage("first", 0.25), second]}, tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads((out / "report.json").read_text())
     assert list(report["stages"]) == ["first", "second"]
-    assert report["stages"]["second"]["metrics"] == {"score": 0.5, "n": 3}
+    assert report["stages"]["second"]["metrics"] == {"score": 0.5, "n": 3, "counts": {"docs": 7}}
     table = (out / "report.md").read_text()
-    assert "| first | stage first |" in table and "score=0.25" in table and "score=0.5" in table
+    assert "| first | stage first |" in table and "score=0.25" in table and "score=0.5, docs=7" in table
+    assert "missing" not in table
     assert (out / "logs" / "second.log").exists()
 
 
