@@ -136,3 +136,17 @@ def test_embedding_resize_keeps_old_logits_and_uses_mean_rows(base_tokenizer):
         torch.testing.assert_close(weight[len(old) :], old.mean(0, keepdim=True).expand(37, -1))
     with pytest.raises(ValueError, match="smaller"):
         resize_embeddings_with_mean(model, 10)
+
+
+@pytest.mark.slow
+def test_shipped_tokenizer_is_reproduced_from_the_embedded_corpus(tmp_path):
+    from xuanyuan.data.embedded import EmbeddedDataConfig, generate_embedded_data
+    from xuanyuan.tokenization import SHIPPED_TOKENIZER_DIR, iter_jsonl_texts
+
+    generate_embedded_data(EmbeddedDataConfig(output_dir=str(tmp_path)))
+    corpus = [tmp_path / "pretrain" / "raw.jsonl", tmp_path / "sft" / "train.jsonl"]
+    retrained = train_bpe_tokenizer(iter_jsonl_texts(corpus), vocab_size=4096)
+    shipped = load_tokenizer()
+    assert retrained.get_vocab() == shipped.get_vocab()
+    assert retrained.backend_tokenizer.to_str() == shipped.backend_tokenizer.to_str()
+    assert (SHIPPED_TOKENIZER_DIR / "tokenizer.json").exists()

@@ -428,6 +428,34 @@ def _english_news(rng: random.Random, world: World, company: Company) -> Documen
     return Document(f"{headline}\n\n{body}{rng.choice(_EN_COMMENTS)}", "en", "english_web")
 
 
+_INVESTOR_QUESTIONS = {
+    "sector": "请问{name}主要属于哪个行业？",
+    "city": "想了解一下{name}的总部在什么地方？",
+    "founded": "{name}是什么时候创立的？",
+    "listed": "请问{name}是哪一年登陆资本市场的？",
+    "chairman": "请问{name}现在的董事长是谁？",
+    "exchange": "{name}的股票在哪里交易？",
+    "ticker": "请问{name}的股票代码是多少？",
+    "revenue": "{name}2023年的营收规模有多大？",
+    "net_profit": "{name}2023年赚了多少钱？",
+    "debt_ratio": "{name}目前的负债水平如何？",
+    "roe": "{name}2023年的ROE是多少？",
+    "dps": "{name}2023年度分红多少？",
+}
+
+
+def _investor_qa(rng: random.Random, world: World, company: Company) -> Document:
+    """An investor-relations Q&A page (interactive-platform style): each answer restates one fact."""
+    attributes = rng.sample(list(_INVESTOR_QUESTIONS), rng.randint(4, 6))
+    name = company.name_zh
+    pairs = [
+        f"问：{_INVESTOR_QUESTIONS[a].format(name=name)}\n答：您好，{fact_sentence(rng, company, a)}感谢关注！"
+        for a in attributes
+    ]
+    head = rng.choice(("投资者互动问答 - {name}（{ticker}）", "{name}董秘问答精选", "互动平台｜{name}回复投资者提问"))
+    return Document(head.format(**_slots(company)) + "\n\n" + "\n\n".join(pairs), "zh", "social")
+
+
 _COMPANY_BUILDERS: tuple[tuple[Callable[[random.Random, World, Company], Document], int], ...] = (
     (_encyclopedia, 2),
     (_web_profile, 1),
@@ -439,6 +467,7 @@ _COMPANY_BUILDERS: tuple[tuple[Callable[[random.Random, World, Company], Documen
     (_forum_post, 3),
     (_micro_post, 2),
     (_textbook_example, 3),
+    (_investor_qa, 4),
 )
 _ENGLISH_BUILDERS = (_english_profile, _english_news)
 

@@ -28,12 +28,10 @@ class EmbeddedDataConfig:
 
     output_dir: str = field(default="outputs/tiny/data", metadata={"help": "Directory the files are written to."})
     seed: int = field(default=1234, metadata={"help": "Seed of every draw; a seed gives byte-identical files."})
-    n_companies: int = field(default=60, metadata={"help": "Fictional listed companies (at least 12)."})
-    n_concepts: int = field(
-        default=len(CONCEPTS), metadata={"help": f"Finance concepts used (15 to {len(CONCEPTS)})."}
-    )
+    n_companies: int = field(default=24, metadata={"help": "Fictional listed companies (at least 12)."})
+    n_concepts: int = field(default=24, metadata={"help": f"Finance concepts used (15 to {len(CONCEPTS)})."})
     docs_per_company: int = field(
-        default=30,
+        default=40,
         metadata={"help": "Chinese documents per company: two full profiles plus news, social, web, textbook."},
     )
     english_docs_per_company: int = field(default=3, metadata={"help": "English documents per company."})
