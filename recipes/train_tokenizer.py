@@ -24,11 +24,11 @@ class TokenizerTrainingConfig:
 
 
 def main(config: TokenizerTrainingConfig) -> dict:
-    tokenizer = train_bpe_tokenizer(iter_jsonl_texts(config.data_files), config.vocab_size, config.min_frequency)
+    texts = list(iter_jsonl_texts(config.data_files))
+    tokenizer = train_bpe_tokenizer(texts, config.vocab_size, config.min_frequency)
     tokenizer.model_max_length = config.model_max_length
     tokenizer.save_pretrained(config.output_dir)
 
-    texts = list(iter_jsonl_texts(config.data_files))
     encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
     num_tokens = sum(len(ids) for ids in encoded)
     stats = {

@@ -1,5 +1,7 @@
 """Tokenizer: shipped byte-level BPE, chat template, vocabulary expansion."""
 
+import json
+
 import pytest
 import torch
 
@@ -150,3 +152,21 @@ def test_shipped_tokenizer_is_reproduced_from_the_embedded_corpus(tmp_path):
     assert retrained.get_vocab() == shipped.get_vocab()
     assert retrained.backend_tokenizer.to_str() == shipped.backend_tokenizer.to_str()
     assert (SHIPPED_TOKENIZER_DIR / "tokenizer.json").exists()
+
+
+def test_corpus_texts_come_from_every_text_field_and_bad_lines_are_named(tmp_path):
+    from xuanyuan.data.records import RecordError
+    from xuanyuan.tokenization import iter_jsonl_texts
+
+    path = tmp_path / "mixed.jsonl"
+    messages = [{"role": "user", "content": "问"}, {"role": "assistant", "content": "答"}]
+    records = [
+        {"id": "d1", "domain": "news", "lang": "zh", "text": "正文"},
+        {"id": "s1", "category": "concept", "messages": messages},
+        {"id": "p1", "label": "A3", "prompt": "提示", "response_a": "甲", "response_b": "乙"},
+    ]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records) + "{oops\n", encoding="utf-8")
+    texts = iter_jsonl_texts([path])
+    assert [next(texts) for _ in range(6)] == ["正文", "问", "答", "提示", "甲", "乙"]
+    with pytest.raises(RecordError, match=r"mixed\.jsonl, line 4: invalid JSON"):
+        next(texts)

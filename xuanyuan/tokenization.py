@@ -18,6 +18,8 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerFast
 
+from .data.records import iter_jsonl
+
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"
 SPECIAL_TOKENS = [PAD, BOS, EOS]  # ids 0, 1, 2 as in XuanYuan-6B
 
@@ -96,10 +98,8 @@ def load_tokenizer(name_or_path: str | Path | None = None, **kwargs) -> PreTrain
 def iter_jsonl_texts(paths: Iterable[str | Path]) -> Iterator[str]:
     """Yield the text of every record: `text`, `prompt`/`completion`/`chosen`/`rejected`/…, `messages`."""
     for path in paths:
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    yield from _record_texts(json.loads(line))
+        for record in iter_jsonl(path):
+            yield from _record_texts(record.data)
 
 
 def _record_texts(record: dict) -> Iterator[str]:
