@@ -36,6 +36,9 @@ class EmbeddedDataConfig:
     )
     english_docs_per_company: int = field(default=3, metadata={"help": "English documents per company."})
     docs_per_concept: int = field(default=8, metadata={"help": "Documents per concept (encyclopedia entry included)."})
+    n_digest_docs: int = field(
+        default=600, metadata={"help": "Quick-reference pages of short fact sentences about four companies each."}
+    )
     n_exercise_docs: int = field(default=300, metadata={"help": "Practice sheets of C-Eval-style questions."})
     heldout_fraction: float = field(default=0.05, metadata={"help": "Held-out documents, as a share of clean ones."})
     traditional_fraction: float = field(
