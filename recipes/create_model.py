@@ -11,7 +11,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from transformers import GenerationConfig, set_seed
 from trl import TrlParser
 
@@ -59,7 +58,6 @@ def main(config: CreateModelConfig) -> dict:
         "parameters": sum(p.numel() for p in model.parameters()),
         "vocab_size": model_config.vocab_size,
         "tokenizer_size": len(tokenizer),
-        "dtype": str(torch.get_default_dtype()).removeprefix("torch."),
     }
     Path(config.output_dir, "model_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     print(json.dumps(info, indent=2))

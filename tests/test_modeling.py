@@ -183,6 +183,12 @@ def test_value_head_pools_by_pad_id_without_attention_mask():
     assert torch.equal(out.logits[:, 0], out.values[[0, 1], [2, 4]])
 
 
+def test_value_head_pools_last_position_without_mask_or_pad_id():
+    model = XuanYuanForSequenceClassification(small_config(num_labels=1, pad_token_id=None)).eval()
+    out = model(input_ids=torch.tensor([[5, 6, 7, 0, 0]]))
+    assert torch.equal(out.logits[:, 0], out.values[:, -1])
+
+
 def test_value_head_trains_with_labels_and_peft():
     from peft import LoraConfig, get_peft_model
 

@@ -92,7 +92,7 @@ class XuanYuanForSequenceClassification(XuanYuanPreTrainedModel):
             **kwargs,
         )
         token_scores = self.score(outputs.last_hidden_state)
-        last = last_token_index(input_ids, attention_mask, self.config.pad_token_id, token_scores.shape[:2])
+        last = last_token_index(input_ids, attention_mask, self.config.pad_token_id, token_scores)
         pooled = token_scores[torch.arange(token_scores.shape[0], device=token_scores.device), last]
 
         loss = None
@@ -113,20 +113,20 @@ def last_token_index(
     input_ids: torch.Tensor | None,
     attention_mask: torch.Tensor | None,
     pad_token_id: int | None,
-    batch_and_length: torch.Size,
+    token_scores: torch.Tensor,
 ) -> torch.Tensor:
     """Index of each row's rightmost real token (works for left and right padding).
 
     Real tokens are those with attention_mask 1, else those that are not `pad_token_id`; with
-    neither, the last position.
+    neither, the last position. `token_scores` (batch, seq_len, ...) gives the shape and device.
     """
-    batch, length = batch_and_length
+    batch, length = token_scores.shape[:2]
     if attention_mask is not None:
         real = attention_mask.bool()
     elif input_ids is not None and pad_token_id is not None:
         real = input_ids != pad_token_id
     else:
-        return torch.full((batch,), length - 1, dtype=torch.long)
+        return torch.full((batch,), length - 1, dtype=torch.long, device=token_scores.device)
     positions = torch.arange(length, device=real.device).expand(batch, length)
     return torch.where(real, positions, -1).amax(dim=-1).clamp(min=0)
 
