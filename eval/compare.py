@@ -36,6 +36,7 @@ class CompareConfig:
     batch_size: int = field(default=8, metadata={"help": "Sequences per judge forward pass."})
     tie_tolerance: float = field(default=0.0, metadata={"help": "Score differences at or below this are ties."})
     seed: int = field(default=0, metadata={"help": "Seed of the rater sheet's answer order."})
+    device: str | None = field(default=None, metadata={"help": "cuda, cpu, …; default: cuda when available."})
 
 
 def read_predictions(path: str) -> dict[str, dict]:
@@ -54,13 +55,13 @@ def read_predictions(path: str) -> dict[str, dict]:
 
 def build_judge(config: CompareConfig):
     tokenizer = load_tokenizer(config.judge_model)
+    device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if config.judge == "reward_model":
-        model = AutoModelForSequenceClassification.from_pretrained(
-            config.judge_model, num_labels=1, dtype=torch.float32
-        )
+        auto = AutoModelForSequenceClassification.from_pretrained
+        model = auto(config.judge_model, num_labels=1, dtype=torch.float32).to(device)
         return RewardModelJudge(model, tokenizer, config.batch_size, config.tie_tolerance)
     if config.judge == "llm":
-        model = AutoModelForCausalLM.from_pretrained(config.judge_model, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(config.judge_model, dtype=torch.float32).to(device)
         return LLMJudge(model, tokenizer, config.batch_size, tie_tolerance=config.tie_tolerance)
     raise ValueError(f"judge must be reward_model or llm, got {config.judge!r}")
 

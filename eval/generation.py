@@ -47,6 +47,7 @@ class GenerationEvalConfig:
         default_factory=list, metadata={"help": "JSONL {candidates, answers} for MRR/MAP."}
     )
     seed: int = field(default=0, metadata={"help": "Seed for sampling."})
+    device: str | None = field(default=None, metadata={"help": "cuda, cpu, …; default: cuda when available."})
 
 
 def load_rankings(paths: list[str]) -> tuple[list[list[str]], list[set[str]]]:
@@ -68,6 +69,7 @@ def main(config: GenerationEvalConfig) -> dict:
     set_seed(config.seed)
     examples = load_generation_examples(config.data_files)[: config.max_examples]
     model = AutoModelForCausalLM.from_pretrained(config.model, dtype=torch.float32)
+    model.to(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     tokenizer = load_tokenizer(config.model)
     predictions = generate_answers(
         model, tokenizer, [e.prompt for e in examples], config.max_new_tokens, config.batch_size, config.do_sample

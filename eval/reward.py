@@ -39,6 +39,7 @@ class RewardEvalConfig:
     tie_tolerance: float = field(default=0.0, metadata={"help": "|margin| at or below this is a tie."})
     max_pairs: int | None = field(default=None, metadata={"help": "Score only the first N pairs of the split."})
     seed: int = field(default=0, metadata={"help": "Seeds a score head that the checkpoint lacks (a causal LM)."})
+    device: str | None = field(default=None, metadata={"help": "cuda, cpu, …; default: cuda when available."})
 
 
 def main(config: RewardEvalConfig) -> dict:
@@ -56,6 +57,7 @@ def main(config: RewardEvalConfig) -> dict:
 
     set_seed(config.seed)
     model = AutoModelForSequenceClassification.from_pretrained(config.model, num_labels=1, dtype=torch.float32)
+    model.to(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     tokenizer = load_tokenizer(config.model)
     low, high = config.scale_range
     report, scores = evaluate_reward_model(
