@@ -174,6 +174,7 @@ class DataPipeline:
                 str(work / "minhash" / "signatures"),
                 str(work / "minhash" / "remove"),
                 self.dedup,
+                documents_folder=str(work / "filtered"),
             )
             jobs.append(("cluster", [cluster], 1))
             dedup_filter = MinhashDedupFilter(str(work / "minhash" / "remove"), exclusion_writer=self.aside("dedup"))
