@@ -114,8 +114,8 @@ class DataPipeline:
     def out(self) -> Path:
         return Path(self.run.output_dir)
 
-    def aside(self, stage: str) -> AsideWriter:
-        return AsideWriter(str(self.out / "removed" / stage), stage)
+    def aside(self, stage: str, default_reason: str = "filtered") -> AsideWriter:
+        return AsideWriter(str(self.out / "removed" / stage), stage, default_reason)
 
     def filter_stages(self) -> list[tuple[str, object]]:
         """(stage name, block) for stages 1–4, in the issue's order, only those enabled."""
@@ -177,7 +177,9 @@ class DataPipeline:
                 documents_folder=str(work / "filtered"),
             )
             jobs.append(("cluster", [cluster], 1))
-            dedup_filter = MinhashDedupFilter(str(work / "minhash" / "remove"), exclusion_writer=self.aside("dedup"))
+            dedup_filter = MinhashDedupFilter(
+                str(work / "minhash" / "remove"), exclusion_writer=self.aside("dedup", "near_duplicate")
+            )
             finalize.append(Metered("dedup", dedup_filter, default_reason="near_duplicate"))
             stage_names.append("dedup")
         else:

@@ -38,7 +38,7 @@ def aside_record(self, doc: Document) -> dict:
     """A removed document: the output fields plus where it came from, which stage removed it and why."""
     record = output_record(self, doc)
     record["stage"] = self.stage
-    record["reason"] = doc.metadata.get("filter_reason", self.stage)
+    record["reason"] = doc.metadata.get("filter_reason", self.default_reason)
     record.update({key: doc.metadata[key] for key in ASIDE_METADATA if key in doc.metadata})
     return record
 
@@ -46,11 +46,11 @@ def aside_record(self, doc: Document) -> dict:
 class AsideWriter(JsonlWriter):
     """Writes one stage's removed documents to `{folder}/{task}.jsonl.gz`."""
 
-    def __init__(self, output_folder: DataFolderLike, stage: str):
+    def __init__(self, output_folder: DataFolderLike, stage: str, default_reason: str = "filtered"):
         super().__init__(
             output_folder, output_filename="${rank}.jsonl.gz", compression="gzip_fixed", adapter=aside_record
         )
-        self.stage = stage
+        self.stage, self.default_reason = stage, default_reason
 
 
 def output_writer(output_folder: DataFolderLike, output_format: str) -> DiskWriter:
