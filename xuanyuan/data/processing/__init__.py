@@ -1,0 +1,1 @@
+"""Pretraining-corpus processing blocks (datatrove pipeline steps) and the models they use."""
