@@ -96,7 +96,8 @@ def test_ceval_entry_point_on_the_embedded_exam(tmp_path, monkeypatch):
     tokenizer.save_pretrained(tmp_path / "model")
     exam = tmp_path / "data" / "exam"
     argv = ["ceval.py", "--model", str(tmp_path / "model"), "--data_dir", str(exam), "--split", "val",
-            "--num_fewshot", "5", "--scoring", "cloze", "--batch_size", "3", "--output_dir", str(tmp_path / "out")]  # fmt: skip
+            "--num_fewshot", "5", "--scoring", "cloze", "--batch_size", "3",
+            "--output_dir", str(tmp_path / "out")]  # fmt: skip
     monkeypatch.setattr(sys, "argv", argv)
     report = main(benchmark="ceval")
     saved = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
