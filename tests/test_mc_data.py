@@ -6,7 +6,7 @@ import json
 import pytest
 
 from xuanyuan.data.records import RecordError
-from xuanyuan.evaluation.mc_data import get_benchmark, load_local
+from xuanyuan.evaluation.mc_data import get_benchmark, load_hub, load_local
 
 CEVAL_HEADER = ["id", "question", "A", "B", "C", "D", "answer", "explanation"]
 CMMLU_HEADER = ["", "Question", "A", "B", "C", "D", "Answer"]
@@ -105,3 +105,29 @@ def test_missing_split_folder_and_unknown_subject_are_named(ceval_dir):
     write_csv(ceval_dir / "val" / "astrology_val.csv", CEVAL_HEADER, ceval_rows(2))
     with pytest.raises(RecordError, match=r"astrology_val\.csv.*'astrology' is not in the subject mapping"):
         load_local(get_benchmark("ceval"), ceval_dir, "val", num_fewshot=0)
+
+
+def test_hub_rows_go_through_the_same_checks(monkeypatch):
+    """No network here: `datasets.load_dataset` is replaced by rows in the Hub's C-Eval schema."""
+    import datasets
+
+    calls, answer = [], ["B"]
+
+    def fake_load_dataset(repo, name, split):
+        calls.append((repo, name, split))
+        n = 5 if split == "dev" else 2
+        return [{"id": i, "question": f"q{i}", "A": "1", "B": "2", "C": "3", "D": "4", "answer": answer[0],
+                 "explanation": ""} for i in range(n)]  # fmt: skip
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    (subject,) = load_hub(get_benchmark("ceval"), "val", 5, ["logic"])
+    assert calls == [("ceval/ceval-exam", "logic", "val"), ("ceval/ceval-exam", "logic", "dev")]
+    assert (subject.name_zh, len(subject.dev), subject.questions[1].id, subject.questions[1].answer) == (
+        "逻辑学",
+        5,
+        "1",
+        "B",
+    )
+    answer[0] = ""
+    with pytest.raises(RecordError, match=r"ceval/ceval-exam:logic:dev, line 0, field 'answer'"):
+        load_hub(get_benchmark("ceval"), "val", 5, ["logic"])
