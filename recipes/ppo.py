@@ -78,7 +78,7 @@ def main(script_args: PPOScriptArguments, config: PPOConfig, model_args: ModelCo
     )
     history = trainer.train()
     trainer.save_actor(config.output_dir)
-    summary = summarise(history, len(prompt_ids), too_long)
+    summary = summarise(history, len(prompt_ids), too_long) | {"world_size": trainer.accelerator.num_processes}
     if trainer.accelerator.is_main_process:
         Path(config.output_dir, "ppo_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
         print(json.dumps(summary, indent=2))

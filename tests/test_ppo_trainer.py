@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-from tokenizers import Tokenizer, models
+from tokenizers import Tokenizer, models, pre_tokenizers
 from torch import nn
 from transformers import PreTrainedTokenizerFast
 
@@ -19,7 +19,10 @@ PREFERRED = 7  # token id the toy reward model likes
 
 def toy_tokenizer() -> PreTrainedTokenizerFast:
     backend = Tokenizer(models.WordLevel({token: i for i, token in enumerate(VOCAB)}, unk_token="t0"))
-    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", bos_token="<s>", eos_token="</s>")
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", bos_token="<s>", eos_token="</s>")
+    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
+    return tokenizer
 
 
 def toy_config(**overrides) -> XuanYuanConfig:
@@ -123,3 +126,31 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     assert [r["reward/score"] for r in resumed.history] == pytest.approx([r["reward/score"] for r in straight.history])
     for name, value in snapshot(straight.actor).items():
         torch.testing.assert_close(resumed.actor.state_dict()[name], value)
+
+
+def test_recipe_runs_two_process_ddp_on_cpu(tmp_path):
+    """recipes/ppo.py under torchrun with 2 CPU processes (gloo): a real 2-process world, both models saved."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    torch.manual_seed(0)
+    XuanYuanForCausalLM(toy_config(pad_token_id=0, eos_token_id=2)).save_pretrained(tmp_path / "sft")
+    toy_tokenizer().save_pretrained(tmp_path / "sft")
+    XuanYuanForSequenceClassification(toy_config(num_labels=1, pad_token_id=0)).save_pretrained(tmp_path / "rm")
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": f"t{i} t{i + 1}"}) + "\n" for i in range(8)), encoding="utf-8")
+    root = Path(__file__).resolve().parents[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(root / "recipes/ppo.py")]
+    command += ["--sft_model", str(tmp_path / "sft"), "--reward_model", str(tmp_path / "rm")]
+    command += ["--prompt_files", str(prompts), "--output_dir", str(tmp_path / "out"), "--use_cpu", "true"]
+    command += ["--max_steps", "1", "--rollout_batch_size", "2", "--mini_batch_size", "2", "--max_new_tokens", "3"]
+    command += ["--system_prompt", ""]
+    environment = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "out" / "ppo_summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["steps"] == 1
+    assert (tmp_path / "out" / "model.safetensors").exists()
