@@ -30,7 +30,9 @@ class PPOScriptArguments:
     sft_model: str = field(default="", metadata={"help": "SFT model: the actor and the frozen reference."})
     reward_model: str = field(default="", metadata={"help": "Trained reward model: the critic and the frozen RM."})
     prompt_files: list[str] = field(default_factory=list, metadata={"help": "RL prompt JSONL files."})
-    new_prompt_share: float = field(default=0.5, metadata={"help": "Share of non-preference prompts (report 1:1)."})
+    new_prompt_share: float = field(
+        default=0.5, metadata={"help": "Share of non-preference prompts (report 1:1); < 0 keeps the files' mix."}
+    )
     ptx_files: list[str] = field(default_factory=list, metadata={"help": "Pretraining text for the ptx term."})
     system_prompt: str | None = field(default=XUANYUAN_SYSTEM_PROMPT, metadata={"help": "Prepended to prompts."})
 

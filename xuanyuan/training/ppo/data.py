@@ -50,9 +50,12 @@ def load_prompts(paths: list[str]) -> list[PromptRecord]:
 
 def mix_by_source(prompts: list[PromptRecord], new_share: float, seed: int) -> list[PromptRecord]:
     """Keep every prompt of the scarcer side and subsample the other so that prompts whose `source`
-    is not "preference" make up `new_share` of the result (the report: 0.5). Deterministic."""
-    if not 0.0 <= new_share <= 1.0:
-        raise ValueError(f"new_share must lie in [0, 1], got {new_share}")
+    is not "preference" make up `new_share` of the result (the report: 0.5). Deterministic.
+    A negative `new_share` keeps the prompts as given (for a set already drawn to a mix)."""
+    if new_share < 0:
+        return prompts
+    if new_share > 1.0:
+        raise ValueError(f"new_share must be at most 1, got {new_share}")
     preference = [p for p in prompts if p.source == "preference"]
     new = [p for p in prompts if p.source != "preference"]
     if new_share in (0.0, 1.0) or not preference or not new:
