@@ -100,7 +100,8 @@ def main(args: PEIArguments) -> list[dict]:
         prompts.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in drawn), encoding="utf-8")
         run(["recipes/ppo.py", "--config", args.ppo_config, "--sft_model", args.sft_model,
              "--reward_model", args.reward_model, "--prompt_files", str(prompts), "--new_prompt_share", "-1",
-             "--kl_coef", str(kl_coef), "--output_dir", str(folder / "ppo"), *shlex.split(args.ppo_overrides)])  # fmt: skip
+             "--kl_coef", str(kl_coef), "--output_dir", str(folder / "ppo"),
+             *shlex.split(args.ppo_overrides)])  # fmt: skip
         run(["eval/generation.py", "--model", str(folder / "ppo"), "--data_files", *args.eval_files,
              "--output_dir", str(folder / "answers"), "--max_new_tokens", str(args.eval_max_new_tokens)])  # fmt: skip
         run(["eval/compare.py", "--predictions", str(folder / "answers/predictions.jsonl"),
