@@ -1,0 +1,1 @@
+"""Trainers: thin subclasses of TRL's trainers where a loss or a step must change, and their callbacks."""
