@@ -1,0 +1,1 @@
+"""Trainers: continued pretraining (bucketed packing, domain mixture); later SFT, reward, PPO."""
