@@ -5,10 +5,12 @@ checkpointing, accelerate / DeepSpeed / FSDP and TensorBoard are the Trainer's. 
 - the data loader: `MixtureBatchSampler` batches (one bucket per batch, domains in the mixture's ratios)
   collated by `PackedCollator`;
 - per-domain loss: every row is one domain, so the per-token loss of each row is summed into its domain
-  (all-reduced over processes) and logged as `loss/<domain>` at every logging step;
+  (all-reduced over processes) and logged as `loss/<domain>`, with the ratios in force as
+  `mixture/<domain>` and the share of real tokens as `token_utilisation`, at every logging step;
 - the mixture controller every `mixture_interval` steps (`xuanyuan.data.mixture.reweight`); each change
-  is logged (`mixture/<domain>`) and saved, with the partial loss sums, as `pretrain_state.json` in every
-  checkpoint, so `train(resume_from_checkpoint=...)` continues with the same data order and mixture.
+  is logged (logger; the `mixture/<domain>` curves) and saved, with the partial loss sums, as
+  `pretrain_state.json` in every checkpoint, so `train(resume_from_checkpoint=...)` continues with the
+  same data order and mixture.
 """
 
 from __future__ import annotations
@@ -174,8 +176,9 @@ class PretrainTrainer(Trainer):
         if "loss" in logs and self.model.training:  # a training log step: add per-domain losses
             sums = self.losses.reduce(self.accelerator, "log")
             self.losses.reset("log")
-            logs.update({f"loss/{d}": round(v, 4) for d, v in self.losses.mean_losses(sums).items()})
-            logs["token_utilisation"] = round(float(sums[2].sum() / max(sums[3].sum(), 1)), 4)
+            logs.update({f"loss/{d}": v for d, v in self.losses.mean_losses(sums).items()})
+            logs["token_utilisation"] = float(sums[2].sum() / max(sums[3].sum(), 1))
+            logs.update({f"mixture/{d}": r for d, r in self.mixture.ratios.items()})
         super().log(logs, start_time)
 
     # ---- mixture controller ----
@@ -192,7 +195,6 @@ class PretrainTrainer(Trainer):
         first_batch = int(first_batch.max())
         self.mixture.changes.append(MixtureChange(self.state.global_step, first_batch, ratios, losses, scores))
         logger.info("step %d: mixture %s (losses %s)", self.state.global_step, ratios, losses)
-        self.log({f"mixture/{d}": round(r, 4) for d, r in ratios.items()})
 
     # ---- checkpoints and resume ----
     def state_dict_for_checkpoint(self) -> dict:
