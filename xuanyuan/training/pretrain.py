@@ -76,6 +76,11 @@ class PretrainConfig(TrainingArguments):
 
     def __post_init__(self):
         super().__post_init__()
+        kwargs = self.lr_scheduler_kwargs if isinstance(self.lr_scheduler_kwargs, dict) else {}
+        if "min_lr" in kwargs:  # as a rate: DeepSpeed's optimizer wrapper lacks the `defaults` min_lr needs
+            kwargs = dict(kwargs)
+            kwargs["min_lr_rate"] = kwargs.pop("min_lr") / self.learning_rate
+            self.lr_scheduler_kwargs = kwargs
         if self.document_attention not in DOCUMENT_ATTENTION_MODES:
             raise ValueError(f"document_attention must be one of {DOCUMENT_ATTENTION_MODES}")
 
