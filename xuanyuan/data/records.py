@@ -6,6 +6,7 @@ everywhere: `RecordError: data.jsonl, line 17, field 'text': expected a non-empt
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,12 +30,13 @@ class Record:
 
 
 def iter_jsonl(path: str | Path, errors: list[RecordError] | None = None) -> Iterator[Record]:
-    """Yield every non-blank line of a JSONL file as a `Record`.
+    """Yield every non-blank line of a JSONL file (gzip-compressed when the name ends in `.gz`) as a `Record`.
 
     A line that is not a JSON object raises `RecordError`, or, when an `errors` list is given, is
     appended to it and skipped, so the caller can count and set such lines aside.
     """
-    with open(path, encoding="utf-8") as handle:
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue

@@ -1,1 +1,1 @@
-"""Trainers: thin subclasses of TRL's trainers where a loss or a step must change, and their callbacks."""
+"""Trainers: pretraining (bucketed packing, domain mixture), SFT and reward (thin TRL subclasses), PPO (our own)."""

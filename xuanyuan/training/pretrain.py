@@ -1,0 +1,285 @@
+"""Continued pretraining on bucket-packed sequences with per-domain loss and a dynamic domain mixture.
+
+`PretrainTrainer` is a `transformers.Trainer`: the loop, optimizer, schedule (`cosine_with_min_lr`),
+checkpointing, accelerate / DeepSpeed / FSDP and TensorBoard are the Trainer's. It adds:
+- the data loader: `MixtureBatchSampler` batches (one bucket per batch, domains in the mixture's ratios)
+  collated by `PackedCollator`;
+- per-domain loss: every row is one domain, so the per-token loss of each row is summed into its domain
+  (all-reduced over processes) and logged as `loss/<domain>`, with the ratios in force as
+  `mixture/<domain>` and the share of real tokens as `token_utilisation`, at every logging step;
+- the mixture controller every `mixture_interval` steps (`xuanyuan.data.mixture.reweight`); each change
+  is logged (logger; the `mixture/<domain>` curves) and saved, with the partial loss sums, as
+  `pretrain_state.json` in every checkpoint, so `train(resume_from_checkpoint=...)` continues with the
+  same data order and mixture.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+from transformers.utils import logging
+
+from ..data.mixture import (
+    ControllerConfig,
+    MixtureBatchSampler,
+    MixtureChange,
+    MixtureState,
+    implied_epochs,
+    normalise,
+    parse_domain_weights,
+    reweight,
+)
+from ..data.packing import DOCUMENT_ATTENTION_MODES, PackedCollator, PackedDataset
+
+logger = logging.get_logger(__name__)
+
+STATE_FILE = "pretrain_state.json"
+
+
+@dataclass
+class PretrainConfig(TrainingArguments):
+    """`TrainingArguments` plus packing and mixture settings; defaults suit continued pretraining."""
+
+    max_length: int = field(
+        default=2048,
+        metadata={"help": "Reference length: a device batch holds per_device_train_batch_size x max_length tokens."},
+    )
+    bucket_lengths: list[int] = field(
+        default_factory=lambda: [2048, 4096, 8192, 16384], metadata={"help": "Packed sequence lengths."}
+    )
+    packing_min_utilisation: float = field(
+        default=0.99, metadata={"help": "Re-wrap the most padded sequences until this share is real tokens (0: off)."}
+    )
+    document_attention: str = field(
+        default="concat",
+        metadata={"help": "'concat' (attend across packed documents, as the reports) or 'isolated' (position_ids)."},
+    )
+    domain_weights: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Token share per domain as name=weight (normalised); empty: the corpus's own shares."},
+    )
+    mixture_interval: int = field(default=0, metadata={"help": "Re-weight the mixture every N steps (0: fixed)."})
+    mixture_flat_threshold: float = field(default=0.01, metadata={"help": "Relative loss drop that counts as flat."})
+    mixture_step_size: float = field(default=0.5, metadata={"help": "Log-ratio change per unit of score."})
+    mixture_level_weight: float = field(default=0.5, metadata={"help": "Weight of the loss level in the score."})
+    mixture_min_ratio: float = field(default=0.25, metadata={"help": "Lowest ratio, times the configured one."})
+    mixture_max_ratio: float = field(default=4.0, metadata={"help": "Highest ratio, times the configured one."})
+    lr_scheduler_type: str = field(default="cosine_with_min_lr", metadata={"help": "Learning-rate schedule."})
+    remove_unused_columns: bool = field(default=False, metadata={"help": "Packed rows carry bookkeeping keys."})
+    report_to: str | list[str] = field(default="tensorboard", metadata={"help": "Logging integrations."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        kwargs = self.lr_scheduler_kwargs if isinstance(self.lr_scheduler_kwargs, dict) else {}
+        if "min_lr" in kwargs:  # as a rate: DeepSpeed's optimizer wrapper lacks the `defaults` min_lr needs
+            kwargs = dict(kwargs)
+            kwargs["min_lr_rate"] = kwargs.pop("min_lr") / self.learning_rate
+            self.lr_scheduler_kwargs = kwargs
+        if self.document_attention not in DOCUMENT_ATTENTION_MODES:
+            raise ValueError(f"document_attention must be one of {DOCUMENT_ATTENTION_MODES}")
+
+    @property
+    def controller(self) -> ControllerConfig:
+        return ControllerConfig(
+            flat_threshold=self.mixture_flat_threshold,
+            step_size=self.mixture_step_size,
+            level_weight=self.mixture_level_weight,
+            min_ratio=self.mixture_min_ratio,
+            max_ratio=self.mixture_max_ratio,
+        )
+
+
+class DomainLossTracker:
+    """Per-domain sums of token losses and token counts over named windows ('log', 'control', 'total')."""
+
+    WINDOWS = ("log", "control", "total")
+
+    def __init__(self, domains: list[str]):
+        self.domains = domains
+        # rows: loss sum, predicted tokens, real tokens, token slots (real + padding)
+        self.sums = {w: torch.zeros(4, len(domains), dtype=torch.float64) for w in self.WINDOWS}
+
+    def add(self, logits: torch.Tensor, labels: torch.Tensor, domain_ids: torch.Tensor, real: torch.Tensor) -> None:
+        targets = labels[:, 1:]
+        token_loss = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets, reduction="none")
+        stats = torch.stack(
+            [
+                token_loss.sum(dim=1).double().cpu(),
+                (targets != -100).sum(dim=1).double().cpu(),
+                real.double().cpu(),
+                torch.full((labels.shape[0],), float(labels.shape[1]), dtype=torch.float64),
+            ]
+        )
+        update = torch.zeros(4, len(self.domains), dtype=torch.float64)
+        update.index_add_(1, domain_ids.cpu(), stats)
+        for window in self.WINDOWS:
+            self.sums[window] += update
+
+    def reduce(self, accelerator, window: str) -> torch.Tensor:
+        """Sums of `window` over all processes (a collective: every process must call it)."""
+        local = self.sums[window].to(accelerator.device)
+        return (accelerator.reduce(local, "sum") if accelerator.num_processes > 1 else local).cpu().clone()
+
+    def mean_losses(self, sums: torch.Tensor) -> dict[str, float]:
+        return {d: float(sums[0, i] / sums[1, i]) for i, d in enumerate(self.domains) if sums[1, i] > 0}
+
+    def reset(self, window: str) -> None:
+        self.sums[window].zero_()
+
+
+class PretrainTrainer(Trainer):
+    def __init__(self, model, args: PretrainConfig, train_dataset: PackedDataset, **kwargs):
+        kwargs.setdefault("data_collator", PackedCollator(args.document_attention))
+        super().__init__(model=model, args=args, train_dataset=train_dataset, **kwargs)
+        domains = train_dataset.domain_names
+        domain_tokens = {d: 0 for d in domains}
+        for sequence in train_dataset.sequences:
+            domain_tokens[sequence.domain] += sequence.num_real_tokens
+        weights = parse_domain_weights(args.domain_weights) if args.domain_weights else domain_tokens
+        self.domain_tokens = domain_tokens
+        self.mixture = MixtureState(base_ratios=normalise(weights))
+        self.losses = DomainLossTracker(domains)
+        self.sampler = MixtureBatchSampler(
+            [s.length for s in train_dataset.sequences],
+            [s.domain for s in train_dataset.sequences],
+            [s.num_real_tokens for s in train_dataset.sequences],
+            self.mixture,
+            tokens_per_batch=args.per_device_train_batch_size * args.max_length,
+            seed=args.data_seed if args.data_seed is not None else args.seed,
+            num_processes=args.world_size,
+        )
+        if args.mixture_interval > 0:
+            self.add_callback(MixtureControllerCallback(self))
+
+    # ---- data ----
+    def get_train_dataloader(self) -> torch.utils.data.DataLoader:
+        loader = torch.utils.data.DataLoader(
+            self.train_dataset,
+            batch_sampler=self.sampler,
+            collate_fn=self.data_collator,
+            num_workers=self.args.dataloader_num_workers,
+            pin_memory=self.args.dataloader_pin_memory,
+        )
+        return self.accelerator.prepare(loader)
+
+    # ---- loss ----
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        domain_ids, real = inputs.pop("domain_ids"), inputs.pop("num_real_tokens")
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        if model.training:
+            with torch.no_grad():
+                self.losses.add(outputs.logits.detach(), inputs["labels"], domain_ids, real)
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self.model.training:  # a training log step: add per-domain losses
+            sums = self.losses.reduce(self.accelerator, "log")
+            self.losses.reset("log")
+            logs.update({f"loss/{d}": v for d, v in self.losses.mean_losses(sums).items()})
+            logs["token_utilisation"] = float(sums[2].sum() / max(sums[3].sum(), 1))
+            logs.update({f"mixture/{d}": r for d, r in self.mixture.ratios.items()})
+        super().log(logs, start_time)
+
+    # ---- mixture controller ----
+    def control_mixture(self) -> None:
+        sums = self.losses.reduce(self.accelerator, "control")
+        self.losses.reset("control")
+        losses = self.losses.mean_losses(sums)
+        self.mixture.loss_history.append(losses)
+        mixture = self.mixture
+        ratios, scores = reweight(mixture.ratios, mixture.base_ratios, mixture.loss_history, self.args.controller)
+        first_batch = torch.tensor([self.sampler.next_batch], device=self.accelerator.device)
+        if self.accelerator.num_processes > 1:  # every process must agree on where the change starts
+            first_batch = self.accelerator.gather(first_batch)
+        first_batch = int(first_batch.max())
+        self.mixture.changes.append(MixtureChange(self.state.global_step, first_batch, ratios, losses, scores))
+        logger.info("step %d: mixture %s (losses %s)", self.state.global_step, ratios, losses)
+
+    # ---- checkpoints and resume ----
+    def state_dict_for_checkpoint(self) -> dict:
+        """Mixture and loss sums, summed over processes (a collective: every process must call it)."""
+        return {
+            "mixture": self.mixture.to_dict(),
+            "loss_sums": {w: self.losses.reduce(self.accelerator, w).tolist() for w in self.losses.WINDOWS},
+            "domains": self.losses.domains,
+        }
+
+    def _save_checkpoint(self, model, trial) -> None:
+        state = self.state_dict_for_checkpoint()
+        folder = os.path.join(self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
+        if self.args.should_save:
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, STATE_FILE), "w", encoding="utf-8") as handle:
+                json.dump(state, handle, indent=2)
+        super()._save_checkpoint(model, trial)
+
+    def load_pretrain_state(self, checkpoint: str) -> None:
+        with open(os.path.join(checkpoint, STATE_FILE), encoding="utf-8") as handle:
+            state = json.load(handle)
+        if state["domains"] != self.losses.domains:
+            raise ValueError(f"checkpoint domains {state['domains']} differ from the corpus's {self.losses.domains}")
+        restored = MixtureState.from_dict(state["mixture"])
+        self.mixture.base_ratios, self.mixture.changes = restored.base_ratios, restored.changes
+        self.mixture.loss_history = restored.loss_history
+        for window, sums in state["loss_sums"].items():  # global sums, kept by process 0 only
+            self.losses.sums[window] = torch.tensor(sums, dtype=torch.float64)
+            if self.args.process_index != 0:
+                self.losses.sums[window].zero_()
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
+        if resume_from_checkpoint in (True, "true", "True", "last"):
+            resume_from_checkpoint = get_last_checkpoint(self.args.output_dir)
+            if resume_from_checkpoint is None:
+                raise ValueError(f"no checkpoint to resume from in {self.args.output_dir}")
+        if resume_from_checkpoint:
+            self.load_pretrain_state(resume_from_checkpoint)
+        return super().train(resume_from_checkpoint=resume_from_checkpoint or None, **kwargs)
+
+    # ---- report ----
+    def summary(self) -> dict:
+        """Per-domain losses of the last logging window, tokens seen, utilisation and the mixture history."""
+        total = self.losses.reduce(self.accelerator, "total")
+        final = [h for h in self.state.log_history if "loss" in h] or [{}]
+        tokens_seen = {d: int(total[2, i]) for i, d in enumerate(self.losses.domains)}
+        return {
+            "final_train_loss": final[-1].get("loss"),
+            "final_domain_losses": {k[5:]: v for k, v in final[-1].items() if k.startswith("loss/")},
+            "domain_losses_whole_run": self.losses.mean_losses(total),
+            "tokens_seen": int(total[2].sum()),
+            "token_slots_seen": int(total[3].sum()),
+            "token_utilisation": float(total[2].sum() / max(total[3].sum(), 1)),
+            "tokens_seen_per_domain": tokens_seen,
+            "epochs_seen_per_domain": {d: tokens_seen[d] / n for d, n in self.domain_tokens.items() if n},
+            "planned_epochs_per_domain": implied_epochs(
+                self.mixture.base_ratios,
+                self.domain_tokens,
+                self.state.max_steps
+                * self.args.per_device_train_batch_size
+                * self.args.max_length
+                * self.args.gradient_accumulation_steps
+                * self.args.world_size,
+            ),
+            "mixture": self.mixture.to_dict(),
+            "world_size": self.args.world_size,
+            "global_step": self.state.global_step,
+        }
+
+
+class MixtureControllerCallback(TrainerCallback):
+    """Runs the trainer's mixture controller every `mixture_interval` optimizer steps."""
+
+    def __init__(self, trainer: PretrainTrainer):
+        self.trainer = trainer
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step % args.mixture_interval == 0:
+            self.trainer.control_mixture()
+
+
+__all__ = ["DomainLossTracker", "MixtureControllerCallback", "PretrainConfig", "PretrainTrainer"]
