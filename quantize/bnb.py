@@ -32,7 +32,7 @@ def main(config: BnbQuantizeConfig, report: ReportSettings, hub: HubSettings) ->
     output_dir = Path(config.output_dir)
     quantize_bnb(config.model, output_dir, config.bits, config.quant_type, config.double_quant, config.compute_dtype)
     settings = {**asdict(config), **asdict(report), **asdict(hub)}
-    (output_dir / "quantize_config.yaml").write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
+    (output_dir / "quantize_recipe.yaml").write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
     method = {"library": "bitsandbytes", "bits": config.bits, "compute_dtype": config.compute_dtype}
     if config.bits == 4:
         method.update(quant_type=config.quant_type, double_quant=config.double_quant)

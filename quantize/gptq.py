@@ -59,7 +59,7 @@ def main(config: GPTQQuantizeConfig, report: ReportSettings, hub: HubSettings) -
     settings = GPTQSettings(config.bits, config.group_size, config.sym, config.desc_act, config.damp_percent)
     quantize_gptq(config.model, output_dir, calibration, settings)
     saved = {**asdict(config), **asdict(report), **asdict(hub)}
-    (output_dir / "quantize_config.yaml").write_text(yaml.safe_dump(saved, allow_unicode=True), encoding="utf-8")
+    (output_dir / "quantize_recipe.yaml").write_text(yaml.safe_dump(saved, allow_unicode=True), encoding="utf-8")
     method = {
         "library": "gptq",
         "implementation": "gptqmodel",

@@ -1,7 +1,7 @@
 """A briefly trained tiny XuanYuan model for tests and benchmarks that need a model with meaningful perplexity.
 
 Random weights make quantization quality meaningless (every variant is equally bad), so the fixture
-trains the tiny preset (fewer layers) for a few hundred AdamW steps on the embedded corpus: enough
+trains the tiny preset (2 layers) for 80 AdamW steps (4 x 256 tokens, lr 3e-3) on the embedded corpus: enough
 for held-out perplexity to fall far below the vocabulary size, fast enough for a session fixture.
 """
 
@@ -21,10 +21,10 @@ def train_tiny_model(
     corpus: str | Path,
     output_dir: str | Path,
     num_layers: int = 2,
-    steps: int = 200,
+    steps: int = 80,
     batch_size: int = 4,
     seq_len: int = 256,
-    lr: float = 1e-3,
+    lr: float = 3e-3,
     seed: int = 0,
 ) -> Path:
     """Train the tiny preset with `num_layers` layers on packed `corpus` text; save model + tokenizer."""
