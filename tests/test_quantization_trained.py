@@ -4,6 +4,7 @@ A trained model is needed: on random weights every variant's perplexity is ~the 
 the targets would pass meaninglessly. GPTQ tests need the `gptq` extra and are skipped without it.
 """
 
+import csv
 import importlib.util
 import json
 
@@ -23,6 +24,7 @@ from xuanyuan.quantization import (
     quantize_bnb,
     quantize_gptq,
 )
+from xuanyuan.quantization.exam import ceval_scorer
 from xuanyuan.tokenization import load_tokenizer
 
 pytest.importorskip("bitsandbytes", reason="the `bnb` extra (bitsandbytes) is not installed")
@@ -51,8 +53,8 @@ def settings(data_dir):
     )
 
 
-def report_for(trained, quantized, settings):
-    report = quality_report(trained, str(quantized), settings, method={})
+def report_for(trained, quantized, settings, exam_scorer=None):
+    report = quality_report(trained, str(quantized), settings, method={}, exam_scorer=exam_scorer)
     assert report["reference"]["perplexity"]["perplexity"] < 100, "the fixture model did not learn"
     return report
 
@@ -64,9 +66,9 @@ def bnb8(trained, settings, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def bnb4(trained, settings, tmp_path_factory):
+def bnb4(trained, settings, data_dir, tmp_path_factory):
     path = quantize_bnb(trained, tmp_path_factory.mktemp("bnb4"), bits=4, quant_type="nf4")
-    return path, report_for(trained, path, settings)
+    return path, report_for(trained, path, settings, ceval_scorer(str(data_dir / "exam"), "val", num_fewshot=0))
 
 
 def saved_quantization_config(path):
@@ -91,6 +93,16 @@ def test_4bit_meets_size_and_perplexity_targets(bnb4):
     config = saved_quantization_config(path)
     assert config["load_in_4bit"] and config["bnb_4bit_quant_type"] == "nf4"
     assert config["llm_int8_skip_modules"] == ["lm_head"]
+
+
+def test_report_scores_the_exam_before_and_after(bnb4, data_dir):
+    path, report = bnb4
+    questions = sum(len(list(csv.DictReader(p.open(encoding="utf-8")))) for p in (data_dir / "exam/val").glob("*.csv"))
+    before, after = report["reference"]["exam"], report["quantized"]["exam"]
+    assert before["num_questions"] == after["num_questions"] == questions
+    assert report["exam_accuracy_delta"] == pytest.approx(after["accuracy"] - before["accuracy"])
+    predictions = json.loads((path / "exam/quantized/results.json").read_text(encoding="utf-8"))
+    assert predictions["overall"]["accuracy"] == after["accuracy"]
 
 
 def logits_of(model, ids):

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..evaluation import MCEvalConfig, run_mc_eval
 from .report import ExamScorer
 
 
 def ceval_scorer(exam_dir: str, split: str = "val", num_fewshot: int = 0) -> ExamScorer:
-    """An `ExamScorer` running `xuanyuan.evaluation.mc_eval` (official C-Eval letter protocol) on `exam_dir`.
+    """An `ExamScorer` running the official C-Eval letter protocol (`xuanyuan.evaluation.mc_eval`) on `exam_dir`.
 
-    The checkpoint is loaded as saved, so bitsandbytes and GPTQ models are scored quantized.
+    The checkpoint is loaded as saved, so bitsandbytes and GPTQ models are scored quantized; each run's
+    `results.json` / `results.md` land in the folder the report gives it.
     """
-    try:
-        from ..evaluation.mc_eval import MCEvalConfig, run_mc_eval
-    except ImportError as error:
-        raise ImportError(
-            "Exam accuracy needs the multiple-choice scorer xuanyuan.evaluation.mc_eval; drop --exam_dir to skip it."
-        ) from error
 
     def score(model_path: str, output_dir: Path) -> dict:
         config = MCEvalConfig(
