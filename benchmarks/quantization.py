@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import re
 from pathlib import Path
 
 from tests.tiny_trained import train_tiny_model
@@ -44,7 +45,7 @@ def main() -> None:
     settings = ReportSettings(
         eval_data_files=[str(data / "pretrain/heldout.jsonl")], max_eval_documents=args.max_eval_documents
     )
-    outputs = {name: quantize_bnb(model, work / name.replace(" ", "_"), **kw) for name, kw in BNB_VARIANTS.items()}
+    outputs = {name: quantize_bnb(model, work / re.sub(r"\W+", "_", name), **kw) for name, kw in BNB_VARIANTS.items()}
     if importlib.util.find_spec("gptqmodel"):
         calibration = load_calibration(str(data / "pretrain/raw.jsonl"), load_tokenizer(model), 128, 512)
         outputs["GPTQ 4-bit g128"] = quantize_gptq(model, work / "gptq_4bit", calibration, GPTQSettings())
