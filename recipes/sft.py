@@ -130,6 +130,7 @@ def main(script_args: SFTScriptArguments, training_args: XuanYuanSFTConfig, mode
 
     card.metrics = {"eval": metrics["eval"], "eval_before": metrics["eval_before"]}
     trainer.model.generation_config = chat_generation_config(tokenizer)
+    trainer.create_model_card()
     trainer.save_model(training_args.output_dir)  # pushes (card, tokenizer + chat template, generation config)
     if peft_config is not None and script_args.merge_adapter and trainer.is_world_process_zero():
         merge_adapter(

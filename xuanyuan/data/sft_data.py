@@ -90,7 +90,8 @@ def validate_sft_record(record: Record, category_field: str = "category") -> dic
     something to train on.
     """
     data = record.data
-    category = data.get(category_field, DEFAULT_CATEGORY)
+    category = data.get(category_field)
+    category = DEFAULT_CATEGORY if category is None else category  # columnar sources fill absent fields with None
     if not isinstance(category, str) or not category.strip():
         raise RecordError(
             record.path, record.line, category_field, f"expected a non-empty string, got {category!r:.40}"

@@ -137,11 +137,24 @@ class MixtureSampler(Sampler[int]):
     next example in a per-epoch shuffled order (a group is cycled through before any example repeats).
 
     Deterministic in (seed, epoch), so every distributed rank iterates the same sequence and takes its shard.
-    `set_weights` changes the mix from the next epoch on.
+    `set_weights` changes the mix from the next epoch on. With `lengths`, each run of `batch_size * megabatch`
+    draws is sorted by length, cut into batches and the batches shuffled (transformers' LengthGroupedSampler
+    idea): far less padding, and the mix still holds within every megabatch.
     """
 
-    def __init__(self, groups: Sequence[int], weights: Sequence[float], num_samples: int, seed: int = 0):
+    def __init__(
+        self,
+        groups: Sequence[int],
+        weights: Sequence[float],
+        num_samples: int,
+        seed: int = 0,
+        lengths: Sequence[int] | None = None,
+        batch_size: int = 1,
+        megabatch: int = 50,
+    ):
         self.groups = torch.as_tensor(list(groups), dtype=torch.long)
+        self.lengths = None if lengths is None else torch.as_tensor(list(lengths))
+        self.batch_size, self.megabatch = batch_size, megabatch
         self.num_samples, self.seed, self.epoch = num_samples, seed, 0
         self.members = [torch.nonzero(self.groups == g).flatten() for g in range(len(weights))]
         self.set_weights(weights)
@@ -167,7 +180,16 @@ class MixtureSampler(Sampler[int]):
         draws = torch.multinomial(self.weights, self.num_samples, replacement=True, generator=generator)
         orders = [m[torch.randperm(len(m), generator=generator)] for m in self.members]
         cursors = [0] * len(self.members)
+        indices = []
         for group in draws.tolist():
-            order = orders[group]
-            yield int(order[cursors[group] % len(order)])
+            indices.append(int(orders[group][cursors[group] % len(orders[group])]))
             cursors[group] += 1
+        if self.lengths is None:
+            yield from indices
+            return
+        batches = []
+        for start in range(0, len(indices), self.batch_size * self.megabatch):
+            chunk = sorted(indices[start : start + self.batch_size * self.megabatch], key=lambda i: -self.lengths[i])
+            batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        for b in torch.randperm(len(batches), generator=generator).tolist():
+            yield from batches[b]

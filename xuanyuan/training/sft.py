@@ -161,7 +161,12 @@ class XuanYuanSFTTrainer(SFTTrainer):
         instruction = sum(g < len(self.mixture.categories) for g in groups)
         # An epoch sees each instruction example about once, plus its share of pretraining text.
         num_samples = round(instruction / (1 - self.args.pretrain_ratio))
-        self._mixture_sampler = MixtureSampler(groups, self.mixture.group_weights(), num_samples, self.args.seed)
+        lengths = None
+        if self.args.train_sampling_strategy == "group_by_length":
+            lengths = [len(ids) for ids in dataset["input_ids"]]
+        self._mixture_sampler = MixtureSampler(
+            groups, self.mixture.group_weights(), num_samples, self.args.seed, lengths, self.args.train_batch_size
+        )
         return self._mixture_sampler
 
     # --- losses -----------------------------------------------------------------------------------
