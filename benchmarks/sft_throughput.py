@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
 import xuanyuan  # noqa: F401
@@ -63,11 +63,24 @@ def build(name, model_dir, tokenizer, sft, pretrain, batch_size, steps, out):
     return trainer_cls(model, args=args, train_dataset=sft, processing_class=tokenizer, **kwargs)
 
 
+class StepClock(TrainerCallback):
+    """(time, real tokens trained so far) at the end of every step."""
+
+    def __init__(self, trainer):
+        self.trainer, self.marks = trainer, []
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.marks.append((time.perf_counter(), self.trainer._total_train_tokens))
+
+
 def tokens_per_second(trainer) -> float:
-    trainer._total_train_tokens = 0
-    started = time.perf_counter()
+    """Steady-state rate: from the end of the first step to the end of the last (setup and warm-up excluded)."""
+    clock = StepClock(trainer)
+    trainer.add_callback(clock)
     trainer.train()
-    return trainer._total_train_tokens / (time.perf_counter() - started)
+    trainer.remove_callback(clock)
+    (t0, n0), (t1, n1) = clock.marks[0], clock.marks[-1]
+    return (n1 - n0) / (t1 - t0)
 
 
 def per_token_losses(model, batch, rows_of_examples) -> list[dict[int, float]]:
