@@ -32,16 +32,10 @@ def test_bad_lines_can_be_collected_instead_of_raised(tmp_path):
 
 
 def test_missing_extra_names_the_extra(monkeypatch):
-    import builtins
+    import sys
 
-    real_import = builtins.__import__
-
-    def no_deepspeed(name, *args, **kwargs):
-        if name == "deepspeed":
-            raise ImportError("No module named 'deepspeed'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_deepspeed)
+    # A None entry in sys.modules makes any import of the name raise ImportError, imported before or not.
+    monkeypatch.setitem(sys.modules, "deepspeed", None)
     with pytest.raises(MissingExtraError, match=r"pip install 'xuanyuan-recipes\[deepspeed\]'"):
         require("deepspeed")
     assert require("json").dumps([1]) == "[1]"

@@ -41,13 +41,13 @@ def token_windows(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_leng
 
 @torch.no_grad()
 def summed_nll(
-    model: PreTrainedModel, windows: list[list[int]], batch_size: int, pad_token_id: int
+    model: PreTrainedModel, windows: list[list[int]], batch_size: int, pad_token_id: int, progress: bool = True
 ) -> tuple[float, int]:
     """Total next-token negative log-likelihood (nats, fp32) over all windows, and the tokens predicted."""
     device = next(model.parameters()).device
     order = sorted(range(len(windows)), key=lambda i: len(windows[i]), reverse=True)
     total_nll, total_tokens = 0.0, 0
-    for start in tqdm(range(0, len(order), batch_size), desc="perplexity", leave=False):
+    for start in tqdm(range(0, len(order), batch_size), desc="perplexity", leave=False, disable=not progress):
         batch = [windows[i] for i in order[start : start + batch_size]]
         width = max(len(w) for w in batch)
         input_ids = torch.full((len(batch), width), pad_token_id, dtype=torch.long)

@@ -1,1 +1,1 @@
-"""Trainers: continued pretraining (bucketed packing, domain mixture); later SFT, reward, PPO."""
+"""Trainers: pretraining (bucketed packing, domain mixture), SFT and reward (thin TRL subclasses), PPO (our own)."""

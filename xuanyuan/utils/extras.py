@@ -12,6 +12,8 @@ OPTIONAL_PACKAGES: dict[str, tuple[str, str]] = {
     "gptqmodel": ("gptq", "GPTQ 4-bit quantization"),
     "optimum": ("gptq", "loading GPTQ checkpoints through transformers"),
     "vllm": ("vllm", "fast generation with vLLM"),
+    "kenlm": ("kenlm", "KenLM perplexity scoring in the data pipeline's perplexity filter"),
+    "fasttext": ("fasttext", "the fastText safety classifier of the data pipeline"),
 }
 
 

@@ -875,6 +875,8 @@ def build_corpus(rng: random.Random, world: World, plan: ExamPlan, config: Embed
         first, second = (Document(text, "zh", "news") for text in _monthly_report(rng, rng.choice(world.companies)))
         extra += [first, second]
         planted += [(first, "numeric_variant", second), (second, "numeric_variant", first)]
+    for _ in range(config.clean_monthly_reports):
+        extra.append(Document(_monthly_report(rng, rng.choice(world.companies))[0], "zh", "news"))
 
     raw = clean + extra
     rng.shuffle(raw)

@@ -52,6 +52,13 @@ class EmbeddedDataConfig:
             "exact duplicates and for numeric-variant pairs."
         },
     )
+    clean_monthly_reports: int = field(
+        default=0,
+        metadata={
+            "help": "Monthly operating bulletins written as ordinary clean documents. The main world has them only as "
+            "planted figure-only variant pairs; a clean reference world for the perplexity filter needs the genre."
+        },
+    )
     exam_val_size: int = field(default=80, metadata={"help": "Val questions per subject (at most a third of facts)."})
     exam_test_size: int = field(default=80, metadata={"help": "Test questions per subject (at most a third)."})
     sft_size: int = field(default=3000, metadata={"help": "Target SFT records, train and test together."})

@@ -1,9 +1,10 @@
 """Preference data for reward modelling and RLHF prompts, built from the graded answers of `QAItem`s.
 
 A pair's label says which response is better and by how much, on XuanYuan's eight-level scale
-`A3 A2 A1 A0 B0 B1 B2 B3`: 3 = correct vs wrong or harmful, 2 = correct vs vague, 1 = complete vs brief,
-0 = two good answers (near tie). The better response sits in A or B in equal numbers. Ranked records list
-four responses best first. RL prompts reuse half of the pair prompts and add as many new ones.
+`A3 A2 A1 A0 B0 B1 B2 B3` (`xuanyuan.data.preferences.LABELS`, whose loader reads these files back):
+3 = correct vs wrong or harmful, 2 = correct vs vague, 1 = complete vs brief, 0 = two good answers (near
+tie). The better response sits in A or B in equal numbers. Ranked records list four responses best first.
+RL prompts reuse half of the pair prompts and add as many new ones.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from .world import World
 if TYPE_CHECKING:
     from .generate import EmbeddedDataConfig
 
-LABELS = ("A3", "A2", "A1", "A0", "B0", "B1", "B2", "B3")
 _SHARES = {
     "company_fact": 0.30,
     "concept": 0.15,

@@ -1,0 +1,47 @@
+"""Quantize a causal LM with bitsandbytes (8-bit LLM.int8, or 4-bit NF4/FP4) and report its quality.
+
+python quantize/bnb.py --model outputs/tiny/sft --bits 4 --output_dir outputs/tiny/sft-4bit \
+    --eval_data_files outputs/tiny/data/pretrain/heldout.jsonl --exam_dir outputs/tiny/data/exam
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+from trl import TrlParser
+
+import xuanyuan  # noqa: F401  (registers the XuanYuan Auto classes)
+from xuanyuan.quantization import HubSettings, ReportSettings, finish_checkpoint, quantize_bnb
+from xuanyuan.quantization.bnb import default_device
+
+
+@dataclass
+class BnbQuantizeConfig:
+    model: str = field(metadata={"help": "Model folder or Hub id to quantize."})
+    output_dir: str = field(metadata={"help": "Where the quantized checkpoint, report and card are written."})
+    bits: int = field(default=4, metadata={"help": "8 (LLM.int8) or 4 (NF4/FP4)."})
+    quant_type: str = field(default="nf4", metadata={"help": "4-bit data type: nf4 or fp4."})
+    double_quant: bool = field(default=False, metadata={"help": "4-bit: also quantize the scales."})
+    compute_dtype: str = field(default="bfloat16", metadata={"help": "dtype of compute and unquantized weights."})
+
+
+def main(config: BnbQuantizeConfig, report: ReportSettings, hub: HubSettings) -> dict:
+    output_dir = Path(config.output_dir)
+    quantize_bnb(config.model, output_dir, config.bits, config.quant_type, config.double_quant, config.compute_dtype)
+    settings = {**asdict(config), **asdict(report), **asdict(hub)}
+    (output_dir / "quantize_recipe.yaml").write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
+    method = {"library": "bitsandbytes", "bits": config.bits, "compute_dtype": config.compute_dtype}
+    if config.bits == 4:
+        method.update(quant_type=config.quant_type, double_quant=config.double_quant)
+    command = "python quantize/bnb.py " + " ".join(sys.argv[1:])
+    result = finish_checkpoint(config.model, output_dir, method, command, report, hub, default_device())
+    print((output_dir / "quant_report.md").read_text(encoding="utf-8"))
+    return result
+
+
+if __name__ == "__main__":
+    parser = TrlParser(dataclass_types=[BnbQuantizeConfig, ReportSettings, HubSettings])
+    main(*parser.parse_args_and_config())

@@ -1,0 +1,79 @@
+"""Quantize a causal LM to GPTQ (standard checkpoint format, via GPTQModel) and report its quality.
+
+python quantize/gptq.py --model outputs/tiny/sft --bits 4 --group_size 128 \
+    --calibration outputs/tiny/data/sft/train.jsonl --output_dir outputs/tiny/sft-gptq-4bit \
+    --eval_data_files outputs/tiny/data/pretrain/heldout.jsonl --exam_dir outputs/tiny/data/exam
+
+Needs the `gptq` extra (gptqmodel, optimum). `--calibration` is a JSONL file (`text` or `messages`
+records) or a Hub dataset id (with `--calibration_split` / `--calibration_config`).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+from trl import TrlParser
+
+import xuanyuan  # noqa: F401  (registers the XuanYuan Auto classes)
+from xuanyuan.quantization import (
+    GPTQSettings,
+    HubSettings,
+    ReportSettings,
+    finish_checkpoint,
+    load_calibration,
+    quantize_gptq,
+)
+from xuanyuan.quantization.bnb import default_device
+from xuanyuan.tokenization import load_tokenizer
+
+
+@dataclass
+class GPTQQuantizeConfig:
+    model: str = field(metadata={"help": "Model folder or Hub id to quantize."})
+    output_dir: str = field(metadata={"help": "Where the quantized checkpoint, report and card are written."})
+    calibration: str = field(metadata={"help": "Calibration JSONL (`text` or `messages`) or Hub dataset id."})
+    bits: int = field(default=4, metadata={"help": "Weight bits (4 is the standard)."})
+    group_size: int = field(default=128, metadata={"help": "Input features sharing one scale (-1: per row)."})
+    sym: bool = field(default=True, metadata={"help": "Symmetric quantization."})
+    desc_act: bool = field(default=False, metadata={"help": "Quantize columns by decreasing activation."})
+    damp_percent: float = field(default=0.05, metadata={"help": "Hessian dampening, fraction of its mean diagonal."})
+    calibration_split: str = field(default="train", metadata={"help": "Split of a Hub calibration dataset."})
+    calibration_config: str | None = field(default=None, metadata={"help": "Config of a Hub calibration dataset."})
+    num_calibration_samples: int = field(default=128, metadata={"help": "Calibration examples to use."})
+    calibration_max_length: int = field(default=512, metadata={"help": "Tokens per calibration example."})
+
+
+def main(config: GPTQQuantizeConfig, report: ReportSettings, hub: HubSettings) -> dict:
+    output_dir = Path(config.output_dir)
+    calibration = load_calibration(
+        config.calibration,
+        load_tokenizer(config.model),
+        num_samples=config.num_calibration_samples,
+        max_length=config.calibration_max_length,
+        split=config.calibration_split,
+        config_name=config.calibration_config,
+    )
+    settings = GPTQSettings(config.bits, config.group_size, config.sym, config.desc_act, config.damp_percent)
+    quantize_gptq(config.model, output_dir, calibration, settings)
+    saved = {**asdict(config), **asdict(report), **asdict(hub)}
+    (output_dir / "quantize_recipe.yaml").write_text(yaml.safe_dump(saved, allow_unicode=True), encoding="utf-8")
+    method = {
+        "library": "gptq",
+        "implementation": "gptqmodel",
+        **asdict(settings),
+        "calibration": config.calibration,
+        "num_calibration_samples": len(calibration),
+        "calibration_max_length": config.calibration_max_length,
+    }
+    command = "python quantize/gptq.py " + " ".join(sys.argv[1:])
+    result = finish_checkpoint(config.model, output_dir, method, command, report, hub, default_device())
+    print((output_dir / "quant_report.md").read_text(encoding="utf-8"))
+    return result
+
+
+if __name__ == "__main__":
+    parser = TrlParser(dataclass_types=[GPTQQuantizeConfig, ReportSettings, HubSettings])
+    main(*parser.parse_args_and_config())

@@ -1,0 +1,116 @@
+"""Filter RL prompts by the confidence interval of their reward-model scores (XuanYuan3).
+
+    python recipes/filter_rl_prompts.py --sft_model outputs/tiny/sft --reward_model outputs/tiny/reward \
+        --prompt_files outputs/tiny/data/rl/prompts.jsonl --output_dir outputs/tiny/rl_prompts
+
+Samples `num_samples` responses per prompt from the SFT model, scores each with the reward model, then
+keeps prompts per `xuanyuan.training.ppo.prompt_filter`. Writes `prompts.jsonl` (the kept records,
+unchanged), `dropped.jsonl` (id, category, reason, mean, std) and `filter_report.json` / `.md`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, set_seed
+from trl import TrlParser
+
+import xuanyuan  # noqa: F401  (registers the XuanYuan classes with the Auto* factories)
+from xuanyuan.data.records import iter_jsonl
+from xuanyuan.tokenization import XUANYUAN_SYSTEM_PROMPT
+from xuanyuan.training.ppo.data import load_prompts, tokenize_prompts
+from xuanyuan.training.ppo.prompt_filter import PromptFilterConfig, PromptScores, select_prompts
+from xuanyuan.training.ppo.rollout import response_action_mask, sequence_scores
+from xuanyuan.training.ppo.trainer import left_pad
+
+
+@dataclass
+class FilterArguments(PromptFilterConfig):
+    output_dir: str = "outputs/tiny/rl_prompts"
+    sft_model: str = ""
+    reward_model: str = ""
+    prompt_files: list[str] = field(default_factory=list)
+    num_samples: int = 4
+    max_new_tokens: int = 64
+    max_prompt_length: int = 256
+    batch_size: int = 8
+    system_prompt: str | None = XUANYUAN_SYSTEM_PROMPT
+
+
+@torch.no_grad()
+def score_samples(args: FilterArguments, tokenizer, policy, reward_model, prompt_ids) -> list[list[float]]:
+    """`num_samples` RM scores per prompt, sampling with the SFT model's generation config."""
+    all_scores = []
+    for start in tqdm(range(0, len(prompt_ids), args.batch_size), desc="sampling + scoring"):
+        ids, mask = left_pad(prompt_ids[start : start + args.batch_size], tokenizer.pad_token_id)
+        sequences = policy.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            do_sample=True,
+            num_return_sequences=args.num_samples,
+            max_new_tokens=args.max_new_tokens,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+        response = sequences[:, ids.shape[1] :]
+        action_mask = response_action_mask(response, tokenizer.eos_token_id)
+        full_ids = torch.cat([ids.repeat_interleave(args.num_samples, 0), response * action_mask], dim=1)
+        full_mask = torch.cat([mask.repeat_interleave(args.num_samples, 0), action_mask], dim=1)
+        scores = sequence_scores(reward_model, full_ids, full_mask)
+        all_scores.extend(scores.view(-1, args.num_samples).tolist())
+    return all_scores
+
+
+def main(args: FilterArguments) -> dict:
+    set_seed(args.seed)
+    tokenizer = AutoTokenizer.from_pretrained(args.sft_model)
+    policy = AutoModelForCausalLM.from_pretrained(args.sft_model).eval()
+    reward_model = AutoModelForSequenceClassification.from_pretrained(args.reward_model, num_labels=1).eval()
+    prompts = load_prompts(args.prompt_files)
+    prompt_ids, too_long = tokenize_prompts(prompts, tokenizer, args.system_prompt, args.max_prompt_length)
+    if too_long:
+        raise SystemExit(f"{too_long} prompts exceed max_prompt_length={args.max_prompt_length}; raise it")
+    scores = score_samples(args, tokenizer, policy, reward_model, prompt_ids)
+    items = [PromptScores(p.id, p.category, tuple(s)) for p, s in zip(prompts, scores, strict=True)]
+    kept, dropped = select_prompts(items, args)
+
+    output = Path(args.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    kept_ids = {item.id for item in kept}
+    by_id = {item.id: item for item in items}
+    with open(output / "prompts.jsonl", "w", encoding="utf-8") as kept_file:
+        for path in args.prompt_files:
+            for record in iter_jsonl(path):
+                if str(record.data.get("id", f"{path}:{record.line}")) in kept_ids:
+                    kept_file.write(json.dumps(record.data, ensure_ascii=False) + "\n")
+    with open(output / "dropped.jsonl", "w", encoding="utf-8") as dropped_file:
+        for prompt_id, reason in dropped.items():
+            item = by_id[prompt_id]
+            row = {"id": prompt_id, "category": item.category, "reason": reason, "mean": item.mean, "std": item.std}
+            dropped_file.write(json.dumps(row, ensure_ascii=False) + "\n")
+    report = {
+        "prompts_in": len(items),
+        "prompts_kept": len(kept),
+        "dropped_by_reason": dict(Counter(dropped.values())),
+        "kept_by_category": dict(Counter(item.category for item in kept)),
+        "in_by_category": dict(Counter(item.category for item in items)),
+        "config": {k: v for k, v in asdict(args).items() if k in PromptFilterConfig.__dataclass_fields__},
+    }
+    (output / "filter_report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    lines = ["| category | in | kept |", "|---|---|---|"]
+    lines += [f"| {c} | {n} | {report['kept_by_category'].get(c, 0)} |" for c, n in report["in_by_category"].items()]
+    lines += ["", "| dropped because | prompts |", "|---|---|"]
+    lines += [f"| {reason} | {n} |" for reason, n in report["dropped_by_reason"].items()]
+    (output / "filter_report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    (arguments,) = TrlParser(dataclass_types=[FilterArguments]).parse_args_and_config()
+    main(arguments)

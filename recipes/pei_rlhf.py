@@ -1,0 +1,130 @@
+"""PEI-RLHF (XuanYuan3): pre-train → evaluate → improve, a recipe of recipes.
+
+    python recipes/pei_rlhf.py --config recipes/tiny/pei.yaml
+
+Each iteration: draw the RL prompt set from the sub-domain ratios; run `recipes/ppo.py` from the SFT
+model with the current β (large at first); answer held-out prompts with the PPO actor
+(`eval/generation.py`) and compare against the SFT model's answers with the reward model as judge,
+order swapped (`eval/compare.py`); per sub-domain, quality = RM accuracy (from `eval/reward.py`'s
+report) × PPO gain (win rate − loss rate); bucket good / medium / poor, re-weight the ratios, lower β;
+stop when the ratios settle, the gain stalls or the iterations run out. Every iteration's ratios, β,
+buckets and metrics go to `pei_history.json`. Each PPO run restarts from the SFT model: the earlier
+runs are probes that decide the data mix, not warm starts.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shlex
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from trl import TrlParser
+
+from xuanyuan.data.records import iter_jsonl
+from xuanyuan.training.ppo.pei import PEIConfig, next_kl_coef, pei_step, should_stop
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class PEIArguments(PEIConfig):
+    output_dir: str = "outputs/tiny/pei"
+    ppo_config: str = "recipes/tiny/ppo.yaml"
+    sft_model: str = "outputs/tiny/sft"
+    reward_model: str = "outputs/tiny/reward"
+    reward_report: str = field(
+        default="outputs/tiny/eval/reward/reward_eval.json", metadata={"help": "eval/reward.py"}
+    )
+    prompt_files: list[str] = field(default_factory=lambda: ["outputs/tiny/data/rl/prompts.jsonl"])
+    prompts_per_iteration: int = 200
+    eval_files: list[str] = field(default_factory=lambda: ["outputs/tiny/data/sft/test.jsonl"])
+    eval_max_new_tokens: int = 48
+    ppo_overrides: str = field(default="", metadata={"help": "Extra ppo.py flags, e.g. '--max_steps 8'."})
+    seed: int = 0
+
+
+def run(command: list[str]) -> None:
+    print("$", shlex.join(command), flush=True)
+    subprocess.run([sys.executable, *command], check=True, cwd=ROOT)
+
+
+def draw_prompts(records: list[dict], ratios: dict[str, float], total: int, seed: int) -> list[dict]:
+    """`total` prompts with sub-domain shares `ratios`; small sub-domains repeat (upsampling)."""
+    rng = random.Random(seed)
+    by_category = defaultdict(list)
+    for record in records:
+        by_category[record.get("category", "general")].append(record)
+    drawn = []
+    for category, ratio in sorted(ratios.items()):
+        pool, wanted = by_category[category], round(total * ratio)
+        repeats, rest = divmod(wanted, len(pool))
+        drawn += pool * repeats + rng.sample(pool, rest)
+    return drawn
+
+
+def gains_by_category(compare_dir: Path, predictions: Path) -> dict[str, float]:
+    """Win rate − loss rate of the PPO model per sub-domain, from eval/compare.py's verdicts."""
+    category = {r.data["id"]: r.data.get("category") or "general" for r in iter_jsonl(predictions)}
+    tally = defaultdict(Counter)
+    for record in iter_jsonl(compare_dir / "verdicts.jsonl"):
+        tally[category[record.data["id"]]][record.data["outcome"]] += 1
+    return {name: (c["good"] - c["bad"]) / sum(c.values()) for name, c in tally.items()}
+
+
+def rm_accuracy_by_category(report_path: str) -> dict[str, float]:
+    report = json.loads(Path(report_path).read_text(encoding="utf-8"))
+    return {name: row["accuracy"] or 0.0 for name, row in report.get("per_category", {}).items()}
+
+
+def main(args: PEIArguments) -> list[dict]:
+    output = Path(args.output_dir).resolve()
+    records = [r.data for path in args.prompt_files for r in iter_jsonl(path)]
+    counts = Counter(record.get("category", "general") for record in records)
+    ratios = {name: n / sum(counts.values()) for name, n in counts.items()}
+    rm_accuracy = rm_accuracy_by_category(args.reward_report)
+    kl_coef, history, gains = args.initial_kl_coef, [], []
+
+    sft_answers = output / "sft_answers"
+    run(["eval/generation.py", "--model", args.sft_model, "--data_files", *args.eval_files,
+         "--output_dir", str(sft_answers), "--max_new_tokens", str(args.eval_max_new_tokens)])  # fmt: skip
+    for iteration in range(1, args.max_iterations + 1):
+        folder = output / f"iteration-{iteration}"
+        folder.mkdir(parents=True, exist_ok=True)
+        prompts = folder / "prompts.jsonl"
+        drawn = draw_prompts(records, ratios, args.prompts_per_iteration, args.seed + iteration)
+        prompts.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in drawn), encoding="utf-8")
+        run(["recipes/ppo.py", "--config", args.ppo_config, "--sft_model", args.sft_model,
+             "--reward_model", args.reward_model, "--prompt_files", str(prompts), "--new_prompt_share", "-1",
+             "--kl_coef", str(kl_coef), "--output_dir", str(folder / "ppo"),
+             *shlex.split(args.ppo_overrides)])  # fmt: skip
+        run(["eval/generation.py", "--model", str(folder / "ppo"), "--data_files", *args.eval_files,
+             "--output_dir", str(folder / "answers"), "--max_new_tokens", str(args.eval_max_new_tokens)])  # fmt: skip
+        run(["eval/compare.py", "--predictions", str(folder / "answers/predictions.jsonl"),
+             "--baseline_predictions", str(sft_answers / "predictions.jsonl"), "--judge", "reward_model",
+             "--judge_model", args.reward_model, "--model_name", f"ppo-{iteration}", "--baseline_name", "sft",
+             "--output_dir", str(folder / "compare")])  # fmt: skip
+        gain = gains_by_category(folder / "compare", folder / "answers/predictions.jsonl")
+        new_ratios, buckets, quality = pei_step(ratios, rm_accuracy, gain, args)
+        summary = json.loads((folder / "compare/comparison.json").read_text(encoding="utf-8"))
+        gains.append(summary["win_rate"])
+        stop = should_stop(ratios, new_ratios, gains, args)
+        history.append({"iteration": iteration, "kl_coef": kl_coef, "ratios": ratios, "gain": gain,
+                        "rm_accuracy": rm_accuracy, "quality": quality, "buckets": buckets,
+                        "win_rate": summary["win_rate"], "next_ratios": new_ratios, "stop": stop})  # fmt: skip
+        (output / "pei_history.json").write_text(json.dumps(history, ensure_ascii=False, indent=2), "utf-8")
+        if stop:
+            print(f"PEI stops after iteration {iteration}: {stop}")
+            break
+        ratios, kl_coef = new_ratios, next_kl_coef(kl_coef, args)
+    (output / "pei_config.json").write_text(json.dumps(asdict(args), indent=2), encoding="utf-8")
+    return history
+
+
+if __name__ == "__main__":
+    (arguments,) = TrlParser(dataclass_types=[PEIArguments]).parse_args_and_config()
+    main(arguments)

@@ -1,0 +1,111 @@
+"""RLHF with PPO (XuanYuan-6B report, after DeepSpeed-Chat) on the project's own trainer.
+
+    accelerate launch recipes/ppo.py --config recipes/tiny/ppo.yaml [--max_steps 10 --kl_coef 0.1 ...]
+
+Actor and reference load from the SFT model; critic and reward model from the trained reward model.
+`--use_peft` trains LoRA adapters on actor and critic (the reference is then the actor with adapters
+disabled). Writes the final actor to `output_dir`, checkpoints every `save_steps`, `ppo_metrics.jsonl`,
+`ppo_metrics.png` and a `ppo_summary.json` for the pipeline report.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from peft import LoraConfig, TaskType, get_peft_model
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, GenerationConfig
+from trl import ModelConfig, TrlParser
+
+import xuanyuan  # noqa: F401  (registers the XuanYuan classes with the Auto* factories)
+from xuanyuan.tokenization import XUANYUAN_SYSTEM_PROMPT
+from xuanyuan.training.ppo import PPOConfig, PPOTrainer
+from xuanyuan.training.ppo.data import load_prompts, load_ptx_texts, mix_by_source, tokenize_prompts
+
+
+@dataclass
+class PPOScriptArguments:
+    sft_model: str = field(default="", metadata={"help": "SFT model: the actor and the frozen reference."})
+    reward_model: str = field(default="", metadata={"help": "Trained reward model: the critic and the frozen RM."})
+    prompt_files: list[str] = field(default_factory=list, metadata={"help": "RL prompt JSONL files."})
+    new_prompt_share: float = field(
+        default=0.5, metadata={"help": "Share of non-preference prompts (report 1:1); < 0 keeps the files' mix."}
+    )
+    ptx_files: list[str] = field(default_factory=list, metadata={"help": "Pretraining text for the ptx term."})
+    system_prompt: str | None = field(default=XUANYUAN_SYSTEM_PROMPT, metadata={"help": "Prepended to prompts."})
+
+
+def lora(model_args: ModelConfig, task_type: TaskType) -> LoraConfig:
+    return LoraConfig(
+        task_type=task_type,
+        r=model_args.lora_r,
+        lora_alpha=model_args.lora_alpha,
+        lora_dropout=model_args.lora_dropout,
+        target_modules=model_args.lora_target_modules or "all-linear",
+        modules_to_save=["score"] if task_type == TaskType.SEQ_CLS else None,
+    )
+
+
+def main(script_args: PPOScriptArguments, config: PPOConfig, model_args: ModelConfig) -> dict:
+    if not (script_args.sft_model and script_args.reward_model and script_args.prompt_files):
+        raise SystemExit("ppo.py needs --sft_model, --reward_model and --prompt_files")
+    tokenizer = AutoTokenizer.from_pretrained(script_args.sft_model)
+    actor = AutoModelForCausalLM.from_pretrained(script_args.sft_model)
+    critic = AutoModelForSequenceClassification.from_pretrained(script_args.reward_model, num_labels=1)
+    reward_model = AutoModelForSequenceClassification.from_pretrained(script_args.reward_model, num_labels=1)
+    reference = None
+    if model_args.use_peft:
+        actor = get_peft_model(actor, lora(model_args, TaskType.CAUSAL_LM))
+        critic = get_peft_model(critic, lora(model_args, TaskType.SEQ_CLS))
+    else:
+        reference = AutoModelForCausalLM.from_pretrained(script_args.sft_model)
+
+    prompts = mix_by_source(load_prompts(script_args.prompt_files), script_args.new_prompt_share, config.seed)
+    prompt_ids, too_long = tokenize_prompts(prompts, tokenizer, script_args.system_prompt, config.max_prompt_length)
+    ptx = load_ptx_texts(script_args.ptx_files, tokenizer, config.ptx_max_length) if config.ptx_coef > 0 else []
+    print(f"{len(prompt_ids)} prompts ({too_long} longer than {config.max_prompt_length} tokens left out)")
+
+    trainer = PPOTrainer(
+        config,
+        actor,
+        critic,
+        reward_model,
+        tokenizer,
+        prompt_ids,
+        reference=reference,
+        ptx_texts=ptx,
+        generation_config=GenerationConfig.from_pretrained(script_args.sft_model),
+    )
+    history = trainer.train()
+    trainer.save_actor(config.output_dir)
+    summary = summarise(history, len(prompt_ids), too_long) | {"world_size": trainer.accelerator.num_processes}
+    if trainer.accelerator.is_main_process:
+        Path(config.output_dir, "ppo_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        print(json.dumps(summary, indent=2))
+    return summary
+
+
+def summarise(history: list[dict], num_prompts: int, prompts_left_out: int) -> dict:
+    """First vs last steps of the monitored metrics (a window of up to 5 steps each)."""
+    window = max(1, min(5, len(history) // 2))
+
+    def mean(rows, key):
+        return float(np.mean([row[key] for row in rows])) if rows else float("nan")
+
+    return {
+        "steps": len(history),
+        "prompts": num_prompts,
+        "prompts_left_out": prompts_left_out,
+        "reward_first": mean(history[:window], "reward/score"),
+        "reward_last": mean(history[-window:], "reward/score"),
+        "kl_last": mean(history[-window:], "kl/ref"),
+        "response_length_last": mean(history[-window:], "response/length"),
+        "guard_warnings": int(sum(row.get("guard/warnings", 0) for row in history)),
+    }
+
+
+if __name__ == "__main__":
+    parser = TrlParser(dataclass_types=[PPOScriptArguments, PPOConfig, ModelConfig])
+    main(*parser.parse_args_and_config())

@@ -1,0 +1,109 @@
+"""The prefix-cached batched scorer equals the per-question reference; both equal hand-rolled log-likelihoods."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from xuanyuan import XuanYuanConfig, XuanYuanForCausalLM
+from xuanyuan.evaluation.mc_data import MCQuestion, MCSubject
+from xuanyuan.evaluation.mc_prompts import STYLES
+from xuanyuan.evaluation.mc_requests import build_requests
+from xuanyuan.evaluation.mc_scoring import common_prefix_length, score_cached, score_reference
+from xuanyuan.tokenization import load_tokenizer
+
+OPTIONS = [
+    ("资产", "负债", "利润", "收入"),
+    ("1.5%", "20.3亿元", "上海证券交易所", "市盈率"),
+    ("甲", "乙乙乙", "丙", "丁丁"),
+]
+DEV = [MCQuestion(str(i), f"示例问题{i}：下列说法正确的是", OPTIONS[i % 3], "ABCD"[i % 4]) for i in range(5)]
+QUESTIONS = [
+    MCQuestion(str(i), f"第{i}题" + "，已知某公司营业收入增长" * (i % 4), OPTIONS[i % 3], "ABCD"[(i * 3) % 4])
+    for i in range(7)
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def model(tokenizer):
+    torch.manual_seed(0)
+    config = XuanYuanConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                            num_attention_heads=4, num_key_value_heads=2, initializer_range=0.2,
+                            max_position_embeddings=1024)  # fmt: skip
+    return XuanYuanForCausalLM(config).eval()
+
+
+@pytest.fixture(scope="module")
+def references(model, tokenizer):
+    """scoring -> (requests, reference scores), computed once: the reference is the slow part."""
+    found = {}
+    for scoring in ("letter", "cloze"):
+        requests = requests_for(tokenizer, scoring)
+        found[scoring] = requests, score_reference(model, requests, scoring)
+    return found
+
+
+def requests_for(tokenizer, scoring, chat=False, max_length=None, style="ceval"):
+    subject = MCSubject("accountant", "注册会计师", ("Other",), DEV, QUESTIONS)
+    return build_requests(tokenizer, STYLES[style], subject, 5, scoring == "cloze", chat, max_length)
+
+
+def test_common_prefix_leaves_every_sequence_a_token():
+    assert common_prefix_length([[1, 2, 3, 4], [1, 2, 3, 5, 6], [1, 2, 3, 4, 7]]) == 3
+    assert common_prefix_length([[1, 2, 3], [1, 2, 3, 4]]) == 2
+    assert common_prefix_length([[5, 6], [7, 6]]) == 0
+
+
+@pytest.mark.parametrize("scoring", ["letter", "cloze"])
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+@pytest.mark.parametrize("batch_size", [1, 3, 7])
+def test_cached_batched_equals_per_question_reference(model, tokenizer, references, scoring, padding_side, batch_size):
+    requests, reference = references[scoring]
+    fast = score_cached(model, requests, scoring, batch_size, padding_side, tokenizer.pad_token_id)
+    assert torch.equal(fast.argmax(-1), reference.argmax(-1))
+    assert (fast - reference).abs().max() < 1e-4
+    assert len(set(reference.argmax(-1).tolist())) > 1  # the random model does not answer one letter throughout
+
+
+@pytest.mark.parametrize("scoring", ["letter", "cloze"])
+def test_chat_mode_and_dropped_shots_match_the_reference(model, tokenizer, scoring):
+    """Chat mode (multi-token ` B`) and a max_length that drops shots for the longer questions (two prefixes)."""
+    full = requests_for(tokenizer, scoring, chat=True, style="cmmlu")
+    limit = sorted(r.fed_length for r in full)[3]
+    requests = requests_for(tokenizer, scoring, chat=True, max_length=limit, style="cmmlu")
+    assert all(r.fed_length <= limit for r in requests)
+    assert len({r.num_shots for r in requests}) > 1
+    reference = score_reference(model, requests, scoring)
+    fast = score_cached(model, requests, scoring, 4, "left", tokenizer.pad_token_id)
+    assert (fast - reference).abs().max() < 1e-4
+
+
+def test_letter_scores_are_the_official_next_token_comparison(model, tokenizer, references):
+    """Softmax over the four letters' log-probs == softmax over their next-token logits on the full prompt."""
+    requests, scores = references["letter"]
+    probabilities = scores.softmax(-1)
+    letters = [tokenizer.convert_tokens_to_ids(letter) for letter in "ABCD"]
+    for request, row in zip(requests, probabilities, strict=True):
+        with torch.no_grad():
+            logits = model(torch.tensor([request.context_ids])).logits[0, -1]
+        assert torch.allclose(logits[letters].softmax(-1), row, atol=1e-5)
+
+
+def test_cloze_scores_equal_a_slow_token_by_token_reference(model, tokenizer):
+    """Each option scored alone, one token at a time: sum of log P(token | everything before) / characters."""
+    requests = requests_for(tokenizer, "cloze")[:3]
+    fast = score_cached(model, requests, "cloze", 2, "left", 0)
+    for request, question, row in zip(requests, QUESTIONS[:3], fast, strict=True):
+        for option, text in enumerate(question.options):
+            ids = request.context_ids + request.continuation_ids[option]
+            total = 0.0
+            for position in range(len(request.context_ids), len(ids)):
+                with torch.no_grad():
+                    logits = model(torch.tensor([ids[:position]])).logits[0, -1]
+                total += F.log_softmax(logits, -1)[ids[position]].item()
+            assert tokenizer.decode(request.continuation_ids[option]) == text
+            assert row[option].item() == pytest.approx(total / len(text), abs=1e-4)

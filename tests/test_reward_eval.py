@@ -1,0 +1,141 @@
+"""Reward-model evaluation: report arithmetic on hand-made scores, and eval/reward.py end to end on a tiny
+random XuanYuan reward model against a plain one-sequence-at-a-time forward."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from xuanyuan import XuanYuanConfig, XuanYuanForSequenceClassification
+from xuanyuan.data.preferences import encode_conversation
+from xuanyuan.evaluation.reward_report import PairScores, check_padding, summarize_rewards
+from xuanyuan.tokenization import load_tokenizer
+
+REPO = Path(__file__).resolve().parents[1]
+
+# margins: 1.0, 0.0 (tie), -0.2, 0.7
+HAND = PairScores(
+    ids=["p1", "p2", "p3", "p4"],
+    categories=["a", "a", "b", None],
+    strengths=[3, 1, None, 3],
+    chosen=[1.0, 0.5, 0.2, -0.3],
+    rejected=[0.0, 0.5, 0.4, -1.0],
+)
+
+
+def test_report_arithmetic_on_hand_made_scores():
+    report = summarize_rewards(HAND)
+    assert (report["num_pairs"], report["correct"], report["ties"], report["wrong"]) == (4, 2, 1, 1)
+    assert report["accuracy"] == pytest.approx(0.5) and report["accuracy_ties_half"] == pytest.approx(0.625)
+    assert report["margin"]["mean"] == pytest.approx(0.375) == report["margin_mean"]
+    # mean margin = mean chosen − mean rejected = 0.35 − (−0.025)
+    assert report["chosen_reward"]["mean"] == pytest.approx(0.35)
+    assert report["rejected_reward"]["mean"] == pytest.approx(-0.025)
+    assert report["margin"]["std"] == pytest.approx(math.sqrt((0.625**2 + 0.375**2 + 0.575**2 + 0.325**2) / 4))
+    assert (report["margin"]["min"], report["margin"]["max"]) == pytest.approx((-0.2, 1.0))
+    assert report["reward"]["mean"] == pytest.approx(0.1625)
+    assert report["reward"]["fraction_in_range"] == 1.0 and report["reward"]["in_range"] is True
+    assert report["per_category"]["a"] | {"margin_mean": None} == {
+        "num_pairs": 2, "accuracy": 0.5, "correct": 1, "ties": 1, "wrong": 0, "accuracy_ties_half": 0.75,
+        "margin_mean": None,
+    }  # fmt: skip
+    assert report["per_category"]["b"]["accuracy"] == 0.0 and set(report["per_category"]) == {"a", "b"}
+    assert report["per_strength"]["3"]["accuracy"] == 1.0
+    assert report["per_strength"]["3"]["margin_mean"] == pytest.approx(0.85)
+    assert report["per_strength"]["1"]["ties"] == 1
+
+
+def test_scale_range_and_tie_tolerance():
+    narrow = summarize_rewards(HAND, scale_range=(0.0, 1.0))
+    assert narrow["reward"]["fraction_in_range"] == pytest.approx(6 / 8) and narrow["reward"]["in_range"] is False
+    tolerant = summarize_rewards(HAND, tie_tolerance=0.25)
+    assert (tolerant["correct"], tolerant["ties"], tolerant["wrong"]) == (2, 2, 0)
+
+
+def test_pad_equal_to_eos_is_refused():
+    tokenizer = load_tokenizer()
+    model = XuanYuanForSequenceClassification(tiny_config(tokenizer))
+    tokenizer.pad_token = tokenizer.eos_token
+    with pytest.raises(ValueError, match="differ from its EOS"):
+        check_padding(model, tokenizer)
+
+
+def tiny_config(tokenizer) -> XuanYuanConfig:
+    return XuanYuanConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, num_labels=1, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )  # fmt: skip
+
+
+def load_entry_point(name: str):
+    spec = importlib.util.spec_from_file_location(f"eval_{name}", REPO / "eval" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_eval_reward_end_to_end_matches_per_example_forward(tmp_path):
+    tokenizer = load_tokenizer()
+    torch.manual_seed(0)
+    model = XuanYuanForSequenceClassification(tiny_config(tokenizer))
+    model.save_pretrained(tmp_path / "rm")
+    tokenizer.save_pretrained(tmp_path / "rm")
+    records = [
+        {"id": "x", "prompt": "资产负债率是多少？", "response_a": "52.8%。", "response_b": "不知道", "label": "A2",
+         "category": "fact"},
+        {"id": "y", "prompt": "市盈率怎么算？", "response_a": "短", "label": "B3", "category": "calc",
+         "response_b": "市盈率 = 每股股价 ÷ 每股收益，代入数据计算可得约为4.1倍，这个数值较低。"},
+        {"id": "z", "prompt": "近似平局", "response_a": "甲", "response_b": "乙", "label": "A0", "category": "fact"},
+        {"id": "w", "prompt": "你好", "chosen": "您好，有什么可以帮您？", "rejected": "嗯", "category": "calc"},
+        {"id": "k", "prompt": "股息率是什么？", "responses": ["股息率 = 每股股利 ÷ 股价。", "一种比率。", "错"]},
+    ]  # fmt: skip
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n", encoding="utf-8")
+
+    module = load_entry_point("reward")
+    config = module.RewardEvalConfig(
+        model=str(tmp_path / "rm"), data_files=[str(data)], output_dir=str(tmp_path / "out"), split="all", batch_size=3
+    )
+    report = module.main(config)
+
+    scores = [json.loads(line) for line in (tmp_path / "out/reward_eval_scores.jsonl").read_text().splitlines()]
+    assert [s["id"] for s in scores] == ["x", "y", "w", "k:0>1", "k:0>2", "k:1>2"]
+    pairs = {
+        "x": ("资产负债率是多少？", "52.8%。", "不知道"),
+        "y": ("市盈率怎么算？", records[1]["response_b"], "短"),
+        "w": ("你好", "您好，有什么可以帮您？", "嗯"),
+        "k:0>1": ("股息率是什么？", "股息率 = 每股股利 ÷ 股价。", "一种比率。"),
+        "k:0>2": ("股息率是什么？", "股息率 = 每股股利 ÷ 股价。", "错"),
+        "k:1>2": ("股息率是什么？", "一种比率。", "错"),
+    }
+    model.eval()
+    expected_margins = []
+    with torch.no_grad():
+        for row in scores:
+            prompt, chosen, rejected = pairs[row["id"]]
+            rewards = []
+            for response in (chosen, rejected):
+                messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
+                ids = encode_conversation(tokenizer, messages)
+                assert ids[-1] == tokenizer.eos_token_id
+                values = model(input_ids=torch.tensor([ids])).values  # unpadded: the EOS is the last position
+                rewards.append(values[0, -1].item())
+            assert (row["chosen"], row["rejected"]) == pytest.approx(rewards, abs=1e-5)
+            expected_margins.append(rewards[0] - rewards[1])
+
+    assert report["num_pairs"] == 6 and report["dropped_ties"] == 1 and report["split"] == "all"
+    assert report["correct"] == sum(m > 0 for m in expected_margins)
+    assert report["margin"]["mean"] == pytest.approx(sum(expected_margins) / 6, abs=1e-5)
+    assert report["per_category"]["calc"]["num_pairs"] == 2 and report["per_category"]["fact"]["num_pairs"] == 1
+    saved = json.loads((tmp_path / "out/reward_eval.json").read_text(encoding="utf-8"))
+    assert saved["accuracy"] == report["accuracy"]
+    assert "| calc | 2 |" in (tmp_path / "out/reward_eval.md").read_text(encoding="utf-8")
+    assert (tmp_path / "out/reward_eval_margins.png").read_bytes()[:4] == b"\x89PNG"

@@ -1,0 +1,186 @@
+"""Normalisation: traditional → simplified, character widths, repeated symbols, whitespace. Nothing is dropped.
+
+Conversion uses OpenCC (`t2s`, character-based: 報導 → 报导). The width and whitespace rules are small and
+corpus-specific, so they are written here as pure functions (each testable alone) rather than pulled from a
+general library: full-width letters/digits become ASCII, and punctuation takes the width of its script
+context — a half-width `,.;:?!()` next to Chinese becomes full-width, a full-width one inside Latin text
+becomes half-width. Numbers keep their ASCII separators (13.7%, 10:30, 1,000).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import regex
+from datatrove.data import DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from xuanyuan.data.processing.language import is_cjk
+
+HALF_TO_FULL = {",": "，", ".": "。", ";": "；", ":": "：", "?": "？", "!": "！", "(": "（", ")": "）"}
+FULL_TO_HALF = {full: half for half, full in HALF_TO_FULL.items()}
+_FULLWIDTH_ALNUM = {
+    **{chr(0xFF10 + i): chr(0x30 + i) for i in range(10)},
+    **{chr(0xFF21 + i): chr(0x41 + i) for i in range(26)},
+    **{chr(0xFF41 + i): chr(0x61 + i) for i in range(26)},
+}
+_ALNUM_TABLE = str.maketrans(_FULLWIDTH_ALNUM)
+_SKIPPED_NEIGHBOURS = " \t\"'“”‘’「」『』"
+_HORIZONTAL_SPACE = regex.compile(r"[\p{Zs}\t]+")
+_BLANK_LINES = regex.compile(r"\n{3,}")
+_ELLIPSIS_LIKE = {"…", ".", "。", "·"}
+_DASH_LIKE = {"—"}
+
+
+def _is_wide(char: str) -> bool:
+    """Han ideographs and the punctuation that lives among them (CJK symbols, full-width forms)."""
+    return is_cjk(char) or "\u3000" <= char <= "\u303f" or "\uff00" <= char <= "\uffef"
+
+
+def unify_alnum_width(text: str) -> str:
+    """Full-width letters and digits (ＲＯＥ１２) → ASCII (ROE12)."""
+    return text.translate(_ALNUM_TABLE)
+
+
+def _space_between(line: str, start: int, end: int) -> str:
+    """What a run of horizontal space line[start:end] becomes: nothing at the line's edges or next to Chinese,
+    else one space."""
+    before = line[start - 1] if start > 0 else ""
+    after = line[end] if end < len(line) else ""
+    return "" if not before or not after or _is_wide(before) or _is_wide(after) else " "
+
+
+def clean_whitespace(text: str) -> str:
+    """Unify line ends, drop spaces/tabs/ideographic spaces next to Chinese, keep one space between Latin words,
+    strip every line and collapse runs of blank lines to one."""
+    lines = [
+        _HORIZONTAL_SPACE.sub(lambda match, line=line: _space_between(line, match.start(), match.end()), line)
+        for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    ]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def compress_repeats(text: str, min_run: int = 3) -> str:
+    """Runs of at least `min_run` identical punctuation/symbol characters → one (！！！！！ → ！);
+    ellipsis-like runs (…… . 。) → ……, dash runs → ——."""
+    pattern = regex.compile(r"([\p{P}\p{S}])\1{" + str(min_run - 1) + ",}")
+
+    def replace(match: regex.Match) -> str:
+        char = match.group(1)
+        if char in _ELLIPSIS_LIKE:
+            return "……"
+        if char in _DASH_LIKE:
+            return "——"
+        return char
+
+    return pattern.sub(replace, text)
+
+
+def _neighbour(text: str, index: int, step: int) -> int:
+    """Index of the nearest character from `index` in direction `step`, skipping spaces and quotes; -1 at the
+    edges of the line."""
+    index += step
+    while 0 <= index < len(text) and text[index] in _SKIPPED_NEIGHBOURS:
+        index += step
+    return index if 0 <= index < len(text) and text[index] != "\n" else -1
+
+
+_CANDIDATES = regex.compile("[" + regex.escape("".join(HALF_TO_FULL) + "".join(FULL_TO_HALF)) + "]")
+
+
+def unify_punctuation(text: str, lang: str = "zh") -> str:
+    """Punctuation takes the width of its context. In Chinese text, `,.;:?!()` next to Chinese (or after
+    full-width punctuation) → full-width, except digit-separator-digit. In any text, full-width punctuation
+    between Latin letters/digits with no Chinese on either side → half-width (plus a space before a word)."""
+    converted: dict[int, str] = {}
+
+    def char_at(index: int) -> str:
+        return "" if index < 0 else converted.get(index, text[index])
+
+    for match in _CANDIDATES.finditer(text):
+        index, char = match.start(), match.group()
+        before, after = char_at(_neighbour(text, index, -1)), char_at(_neighbour(text, index, 1))
+        if char in HALF_TO_FULL and lang == "zh":
+            between_digits = before.isdigit() and after.isdigit()
+            if not between_digits and (_is_wide(before) or is_cjk(after)):
+                converted[index] = HALF_TO_FULL[char]
+        elif char in FULL_TO_HALF:
+            latin = (before.isascii() and before.isalnum()) or (after.isascii() and after.isalnum())
+            if latin and not (_is_wide(before) or _is_wide(after)):
+                half = FULL_TO_HALF[char]
+                spaced = (
+                    half in ",.;:?!" and after.isascii() and after.isalnum() and text[index + 1 : index + 2] != " "
+                )
+                converted[index] = half + " " if spaced else half
+    if not converted:
+        return text
+    pieces, last = [], 0
+    for index in sorted(converted):
+        pieces += [text[last:index], converted[index]]
+        last = index + 1
+    return "".join(pieces) + text[last:]
+
+
+@dataclass
+class NormalizeConfig:
+    """Stage 1, normalisation (a formatter: changes text, drops nothing)."""
+
+    normalize: bool = field(default=True, metadata={"help": "Run the normalisation stage at all."})
+    t2s: bool = field(default=True, metadata={"help": "Traditional → simplified Chinese with OpenCC t2s."})
+    unify_width: bool = field(
+        default=True, metadata={"help": "Full-width letters/digits → ASCII; punctuation width by script context."}
+    )
+    compress_symbols: bool = field(default=True, metadata={"help": "Compress runs of a repeated symbol."})
+    min_symbol_run: int = field(default=3, metadata={"help": "Shortest run of one symbol that is compressed."})
+    clean_whitespace: bool = field(default=True, metadata={"help": "Strip lines, unify spaces and blank lines."})
+
+
+class TextNormalizer(PipelineStep):
+    """Applies the enabled normalisations in a fixed order and counts the documents each one changed."""
+
+    type = "✂️ - FORMAT"
+    name = "🧽 Normalise"
+
+    def __init__(self, config: NormalizeConfig):
+        super().__init__()
+        self.config = config
+
+    @cached_property
+    def _converter(self):
+        import opencc
+
+        return opencc.OpenCC("t2s")
+
+    def operations(self, lang: str) -> list[tuple[str, callable]]:
+        ops = []
+        if self.config.t2s:
+            ops.append(("t2s", self._converter.convert))
+        if self.config.unify_width:
+            ops.append(("alnum_width", unify_alnum_width))
+        if self.config.clean_whitespace:
+            ops.append(("whitespace", clean_whitespace))
+        if self.config.compress_symbols:
+            ops.append(("repeated_symbols", lambda text: compress_repeats(text, self.config.min_symbol_run)))
+        if self.config.unify_width:
+            ops.append(("punctuation_width", lambda text: unify_punctuation(text, lang)))
+        return ops
+
+    def normalize(self, text: str, lang: str = "zh") -> tuple[str, list[str]]:
+        """The normalised text and the names of the operations that changed it."""
+        changed = []
+        for name, operation in self.operations(lang):
+            new_text = operation(text)
+            if new_text != text:
+                changed.append(name)
+            text = new_text
+        return text, changed
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for doc in data:
+            with self.track_time():
+                doc.text, changed = self.normalize(doc.text, doc.metadata.get("lang", "zh"))
+            self.stat_update("documents")
+            for name in changed:
+                self.stat_update(f"changed_{name}")
+            yield doc

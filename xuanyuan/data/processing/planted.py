@@ -1,0 +1,93 @@
+"""What the pipeline caught of the defects planted in the embedded corpus (`pretrain/planted.jsonl`).
+
+Each planted record names a document and a kind. The checks look at the run's output and set-aside files
+directly, independently of the code that did the cleaning (e.g. traditional text: no character left that
+OpenCC would still convert; duplicates: one of the pair removed by the dedup stage).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+from pathlib import Path
+
+import regex
+
+from xuanyuan.data.processing.reader import iter_raw_records, resolve_inputs
+
+_HALF_PUNCT_NEXT_TO_HAN = regex.compile(r"\p{Han}[,;:?!]|[,;:?!(]\p{Han}|\p{Han}[.)]|%\.\p{Han}")
+_SYMBOL_RUN = regex.compile(r"([\p{P}\p{S}])\1{2,}")
+_BAD_SPACE = regex.compile(r"[\t\u3000]|  |\n{3,}|[ \t]\n")
+
+
+def _read_jsonl(path: Path):
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def load_run(output_dir: str | Path) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+    """(id → output text, id → (stage, reason) of removed documents) of a finished run."""
+    out = Path(output_dir)
+    kept = {}
+    for path in sorted((out / "data").glob("*")):
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            records = pq.read_table(path).to_pylist()
+        else:
+            records = _read_jsonl(path)
+        kept.update({record["id"]: record["text"] for record in records})
+    removed = {}
+    for path in sorted((out / "removed").glob("*/*.jsonl*")):
+        for record in _read_jsonl(path):
+            removed[record["id"]] = (record["stage"], record["reason"])
+    return kept, removed
+
+
+def planted_report(planted_file: str, inputs: list[str], output_dir: str) -> dict:
+    import opencc
+
+    t2s = opencc.OpenCC("t2s")
+    kept, removed = load_run(output_dir)
+    raw_ids = {
+        record.data.get("id") for path in resolve_inputs(inputs) for record in iter_raw_records(path) if record.data
+    }
+    per_kind: dict[str, Counter] = {}
+    for item in _read_jsonl(Path(planted_file)):
+        doc_id, kind, detail = item["id"], item["kind"], item.get("detail", "")
+        counts = per_kind.setdefault(kind, Counter())
+        counts["planted"] += 1
+        if doc_id not in raw_ids:
+            counts["not_in_input"] += 1
+            continue
+        stage = removed.get(doc_id, ("kept",))[0] if doc_id not in kept else "kept"
+        counts[f"outcome:{stage}"] += 1
+        text = kept.get(doc_id)
+        if kind in ("near_duplicate", "exact_duplicate"):
+            caught = "dedup" in (removed.get(doc_id, ("",))[0], removed.get(detail, ("",))[0])
+        elif kind == "numeric_variant":
+            caught = doc_id in kept and detail in kept
+        elif kind in ("spam", "noise"):
+            caught = doc_id not in kept
+        elif text is None:
+            counts["removed_before_check"] += 1
+            continue
+        elif kind == "traditional":
+            caught = t2s.convert(text) == text
+        elif kind == "whitespace":
+            caught = not _BAD_SPACE.search(text)
+        elif kind == "halfwidth_punct":
+            caught = not _HALF_PUNCT_NEXT_TO_HAN.search(text)
+        elif kind == "repeated_symbols":
+            caught = not _SYMBOL_RUN.search(text)
+        else:
+            counts["unknown_kind"] += 1
+            continue
+        counts["caught" if caught else "missed"] += 1
+    summary = {
+        kind: f"{counts['caught']}/{counts['caught'] + counts['missed']} caught"
+        for kind, counts in sorted(per_kind.items())
+    }
+    return {"summary": summary, "kinds": {kind: dict(sorted(c.items())) for kind, c in sorted(per_kind.items())}}

@@ -1,0 +1,79 @@
+"""The official C-Eval and CMMLU prompt strings (FinanceIQ uses CMMLU's), zero- or k-shot, plain or chat.
+
+- C-Eval: `以下是中国关于{科目}考试的单项选择题，请选出其中的正确答案。\\n\\n`, each shot
+  `{question}\\nA. {A}\\nB. {B}\\nC. {C}\\nD. {D}\\n答案：{X}\\n\\n`, the query ends with `答案：`.
+- CMMLU: `以下是关于{科目}的单项选择题，请直接给出正确答案的选项。\\n\\n`, each shot
+  `题目：{question}\\nA. ..\\nD. {D}\\n答案是：{X}\\n\\n`, the query ends with `答案是：`.
+- Cloze formulation (OLMES / lm-eval "CF"): the same header and question lines without the lettered
+  options; a shot's answer is its correct option's text, and each option's text is scored as the continuation.
+- Chat mode (for chat models): the whole plain prompt is the user turn of the tokenizer's chat template with
+  the generation prompt appended; the answer (letter or option text) is the assistant's reply, so the scored
+  continuation is whatever the template puts before the reply (XuanYuan's puts a space: `Assistant: A`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from transformers import PreTrainedTokenizerBase
+
+from .mc_data import LETTERS, MCQuestion
+
+
+@dataclass(frozen=True)
+class PromptStyle:
+    header: str  # formatted with the subject's Chinese name
+    question_prefix: str
+    answer_prefix: str
+
+
+STYLES = {
+    "ceval": PromptStyle("以下是中国关于{name}考试的单项选择题，请选出其中的正确答案。\n\n", "", "答案："),
+    "cmmlu": PromptStyle("以下是关于{name}的单项选择题，请直接给出正确答案的选项。\n\n", "题目：", "答案是："),
+}
+SCORINGS = ("letter", "cloze")
+
+
+def format_query(style: PromptStyle, question: MCQuestion, cloze: bool = False) -> str:
+    """The question (with its lettered options unless cloze) ending with the answer prefix."""
+    text = style.question_prefix + question.question
+    if not cloze:
+        text += "".join(f"\n{letter}. {option}" for letter, option in zip(LETTERS, question.options, strict=True))
+    return f"{text}\n{style.answer_prefix}"
+
+
+def answer_text(question: MCQuestion, letter: str, cloze: bool) -> str:
+    """What follows the answer prefix for answer `letter`: the letter itself, or in cloze the option's text."""
+    return question.options[LETTERS.index(letter)] if cloze else letter
+
+
+def format_shot(style: PromptStyle, question: MCQuestion, cloze: bool = False) -> str:
+    return format_query(style, question, cloze) + answer_text(question, question.answer, cloze) + "\n\n"
+
+
+def build_prompt(
+    style: PromptStyle, subject_zh: str, shots: list[MCQuestion], query: MCQuestion, cloze: bool = False
+) -> str:
+    """Header, the shots in order, then the query ending with the answer prefix (no trailing space)."""
+    return (
+        style.header.format(name=subject_zh)
+        + "".join(format_shot(style, shot, cloze) for shot in shots)
+        + format_query(style, query, cloze)
+    )
+
+
+def chat_context(tokenizer: PreTrainedTokenizerBase, prompt: str) -> str:
+    """The prompt as the user turn, rendered up to and including the generation prompt."""
+    messages = [{"role": "user", "content": prompt}]
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def chat_continuation(tokenizer: PreTrainedTokenizerBase, prompt: str, reply: str) -> str:
+    """The text the chat template renders after the generation prompt, up to the end of `reply`."""
+    context = chat_context(tokenizer, prompt)
+    messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": reply}]
+    full = tokenizer.apply_chat_template(messages, tokenize=False)
+    rest = full[len(context) :]
+    if not full.startswith(context) or reply not in rest:
+        raise ValueError("the chat template does not render the assistant reply right after its generation prompt")
+    return rest[: rest.index(reply) + len(reply)]

@@ -1,0 +1,154 @@
+"""Experience collection: sample responses, then score them with a forward pass of each model.
+
+A `Rollout` holds one batch of prompt+response sequences. Prompts are left-padded, responses are
+right-padded after their EOS, so the prompt ends at the same column `prompt_length` for every row.
+Log-probs are recomputed by a forward pass (not taken from generation scores), as in DeepSpeed-Chat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+from torch import nn
+
+from .core import gae, kl_penalized_rewards, last_action_index, token_logprobs
+
+
+@dataclass
+class Rollout:
+    input_ids: torch.Tensor  # (B, P + R) prompt (left-padded) + response (right-padded)
+    attention_mask: torch.Tensor  # (B, P + R)
+    prompt_length: int  # P
+    action_mask: torch.Tensor  # (B, R): response tokens through the EOS
+    logprobs: torch.Tensor  # (B, R) actor, at sampling time
+    ref_logprobs: torch.Tensor  # (B, R) frozen reference
+    values: torch.Tensor  # (B, R) critic
+    scores: torch.Tensor  # (B,) reward model on prompt + response
+    rewards: torch.Tensor  # (B, R) KL-penalised, score at the last token
+    advantages: torch.Tensor  # (B, R)
+    returns: torch.Tensor  # (B, R)
+
+    def select(self, rows: torch.Tensor) -> Rollout:
+        """The sub-batch of the given row indices (a PPO mini-batch)."""
+        return Rollout(
+            **{
+                f.name: getattr(self, f.name)[rows] if f.name != "prompt_length" else self.prompt_length
+                for f in fields(self)
+            }
+        )
+
+    @property
+    def response_lengths(self) -> torch.Tensor:
+        return self.action_mask.sum(dim=1)
+
+
+def response_action_mask(response_ids: torch.Tensor, eos_token_id: int) -> torch.Tensor:
+    """1 for each response token up to and including its first EOS (all tokens when none), else 0."""
+    is_eos = (response_ids == eos_token_id).long()
+    eos_seen_before = is_eos.cumsum(dim=1) - is_eos
+    return (eos_seen_before == 0).long()
+
+
+def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Positions counted over real tokens only, so left padding does not shift RoPE (as `generate` does)."""
+    return (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)
+
+
+def response_logits(model: nn.Module, input_ids, attention_mask, prompt_length: int) -> torch.Tensor:
+    """The causal LM's logits at the positions that predict each response token, (B, R, V)."""
+    logits = model(
+        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids_from_mask(attention_mask)
+    ).logits
+    return logits[:, prompt_length - 1 : -1]
+
+
+def token_values(model: nn.Module, input_ids, attention_mask) -> torch.Tensor:
+    """Per-token scalar values of a sequence-classification model, (B, T).
+
+    XuanYuan's head returns them as `values`; for any other model (or a wrapper of one: DDP,
+    DeepSpeed, PEFT) they are read with a forward hook on its `score` head."""
+    inputs = dict(
+        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids_from_mask(attention_mask)
+    )
+    captured = {}
+    inner = model
+    while hasattr(inner, "module"):
+        inner = inner.module
+    score_head = getattr(inner, "score", None)
+    handle = None
+    if score_head is not None:
+        handle = score_head.register_forward_hook(lambda _module, _inputs, output: captured.update(values=output))
+    try:
+        output = model(**inputs)
+    finally:
+        if handle is not None:
+            handle.remove()
+    values = getattr(output, "values", None)  # a ModelOutput without the field returns dict.values
+    return values if torch.is_tensor(values) else captured["values"].squeeze(-1)
+
+
+def sequence_scores(reward_model: nn.Module, input_ids, attention_mask) -> torch.Tensor:
+    """The reward model's score of each sequence: its value at the last real token (the EOS), (B,)."""
+    values = token_values(reward_model, input_ids, attention_mask)
+    last = last_action_index(attention_mask)
+    return values[torch.arange(values.shape[0], device=values.device), last]
+
+
+@torch.no_grad()
+def collect_rollout(
+    actor: nn.Module,
+    reference: nn.Module,
+    critic: nn.Module,
+    reward_model: nn.Module,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    generation_kwargs: dict,
+    *,
+    eos_token_id: int,
+    pad_token_id: int,
+    kl_coef: float,
+    score_clip: float | None,
+    gamma: float,
+    lam: float,
+    missing_eos_penalty: float | None = None,
+) -> Rollout:
+    """Sample one response per (left-padded) prompt and compute everything PPO needs from it."""
+    sequences = actor.generate(
+        input_ids=prompt_ids,
+        attention_mask=prompt_mask,
+        eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id,
+        **generation_kwargs,
+    )
+    prompt_length = prompt_ids.shape[1]
+    response = sequences[:, prompt_length:]
+    action_mask = response_action_mask(response, eos_token_id)
+    response = torch.where(action_mask.bool(), response, pad_token_id)
+    input_ids = torch.cat([prompt_ids, response], dim=1)
+    attention_mask = torch.cat([prompt_mask.long(), action_mask], dim=1)
+    actions = input_ids[:, prompt_length:]
+
+    logprobs = token_logprobs(response_logits(actor, input_ids, attention_mask, prompt_length), actions)
+    ref_logprobs = token_logprobs(response_logits(reference, input_ids, attention_mask, prompt_length), actions)
+    values = token_values(critic, input_ids, attention_mask)[:, prompt_length - 1 : -1].float()
+    scores = sequence_scores(reward_model, input_ids, attention_mask).float()
+    if missing_eos_penalty is not None:
+        ended = (response == eos_token_id).any(dim=1)
+        scores = torch.where(ended, scores, scores - missing_eos_penalty)
+
+    rewards = kl_penalized_rewards(logprobs, ref_logprobs, scores, action_mask, kl_coef, score_clip)
+    advantages, returns = gae(rewards, values, action_mask, gamma, lam)
+    return Rollout(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        prompt_length=prompt_length,
+        action_mask=action_mask,
+        logprobs=logprobs * action_mask,
+        ref_logprobs=ref_logprobs * action_mask,
+        values=values * action_mask,
+        scores=scores,
+        rewards=rewards,
+        advantages=advantages,
+        returns=returns,
+    )

@@ -1,0 +1,322 @@
+"""The PPO loop: rollout → PPO epochs over mini-batches → log → checkpoint. Thin by design: the math
+lives in `core.py`, experience collection in `rollout.py`, the guard and plots in `monitoring.py`.
+
+Four models (XuanYuan-6B report, after DeepSpeed-Chat): the actor and the frozen reference start from
+the SFT model; the critic and the frozen reward model from the trained reward model. Actor and critic
+have separate optimizers and learning rates. With a LoRA actor the reference is the actor with its
+adapters disabled (pass `reference=None`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+
+from .config import PPOConfig
+from .core import entropy_from_logits, masked_mean, masked_whiten, policy_loss, token_logprobs, value_loss
+from .monitoring import plot_metrics, reward_hacking_warnings
+from .rollout import Rollout, collect_rollout, response_logits, token_values
+
+STATE_FILE = "ppo_state.json"
+
+
+class PromptSchedule:
+    """Deterministic prompt order: a fresh seeded permutation per pass over the prompts, split
+    across processes. Step `s` always maps to the same prompts, so a resumed run replays the order."""
+
+    def __init__(self, num_prompts: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
+        self.num_prompts, self.batch_size, self.seed = num_prompts, batch_size, seed
+        self.rank, self.world_size = rank, world_size
+
+    def indices(self, step: int) -> list[int]:
+        global_batch = self.batch_size * self.world_size
+        start = step * global_batch + self.rank * self.batch_size
+        return [self._at(position) for position in range(start, start + self.batch_size)]
+
+    def _at(self, position: int) -> int:
+        epoch, offset = divmod(position, self.num_prompts)
+        generator = torch.Generator().manual_seed(self.seed + epoch)
+        return int(torch.randperm(self.num_prompts, generator=generator)[offset])
+
+
+def left_pad(sequences: list[list[int]], pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(s) for s in sequences)
+    ids = torch.tensor([[pad_token_id] * (width - len(s)) + s for s in sequences])
+    mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences])
+    return ids, mask
+
+
+def right_pad(sequences: list[list[int]], pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(s) for s in sequences)
+    ids = torch.tensor([s + [pad_token_id] * (width - len(s)) for s in sequences])
+    mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sequences])
+    return ids, mask
+
+
+class PPOTrainer:
+    def __init__(
+        self,
+        config: PPOConfig,
+        actor,
+        critic,
+        reward_model,
+        tokenizer,
+        prompts: list[list[int]],
+        reference=None,
+        ptx_texts: list[list[int]] | None = None,
+        generation_config=None,
+    ):
+        self.config = config
+        self.accelerator = Accelerator(cpu=config.use_cpu, mixed_precision="bf16" if config.bf16 else "no")
+        set_seed(config.seed)
+        self.tokenizer = tokenizer
+        self.pad_token_id, self.eos_token_id = tokenizer.pad_token_id, tokenizer.eos_token_id
+        if self.pad_token_id is None or self.pad_token_id == self.eos_token_id:
+            raise ValueError("PPO needs a pad token distinct from EOS: the reward is read at the EOS.")
+        self.prompts, self.ptx_texts = prompts, ptx_texts or []
+        if config.ptx_coef > 0 and not self.ptx_texts:
+            raise ValueError("ptx_coef > 0 needs pretraining texts (ptx_texts).")
+        if config.rollout_batch_size % config.mini_batch_size:
+            raise ValueError("rollout_batch_size must be a multiple of mini_batch_size.")
+
+        actor_optimizer = torch.optim.AdamW(
+            [p for p in actor.parameters() if p.requires_grad],
+            lr=config.actor_learning_rate,
+            weight_decay=config.weight_decay,
+        )
+        critic_optimizer = torch.optim.AdamW(
+            [p for p in critic.parameters() if p.requires_grad],
+            lr=config.critic_learning_rate,
+            weight_decay=config.weight_decay,
+        )
+        self.actor, self.actor_optimizer, self.critic, self.critic_optimizer = self.accelerator.prepare(
+            actor, actor_optimizer, critic, critic_optimizer
+        )
+        device = self.accelerator.device
+        self.reference = reference.to(device).eval().requires_grad_(False) if reference is not None else None
+        self.reward_model = reward_model.to(device).eval().requires_grad_(False)
+
+        self.generation_kwargs = self._generation_kwargs(generation_config)
+        world = self.accelerator.num_processes
+        rank = self.accelerator.process_index
+        self.prompt_schedule = PromptSchedule(len(prompts), config.rollout_batch_size, config.seed, rank, world)
+        self.ptx_schedule = PromptSchedule(
+            max(len(self.ptx_texts), 1), config.ptx_batch_size, config.seed + 1, rank, world
+        )
+        self.step, self.history = 0, []
+        self.output_dir = Path(config.output_dir)
+
+    # ---------------------------------------------------------------- setup helpers
+    def _generation_kwargs(self, generation_config) -> dict:
+        """Sample with the SFT model's own sampling parameters unless the config overrides them."""
+        kwargs = {"do_sample": True, "max_new_tokens": self.config.max_new_tokens}
+        for name in ("temperature", "top_p", "top_k"):
+            value = getattr(self.config, name)
+            if value is None and generation_config is not None:
+                value = getattr(generation_config, name, None)
+            if value is not None:
+                kwargs[name] = value
+        return kwargs
+
+    @contextlib.contextmanager
+    def _reference_model(self):
+        """The frozen reference: its own model, or the LoRA actor with adapters disabled."""
+        if self.reference is not None:
+            yield self.reference
+            return
+        actor = self.accelerator.unwrap_model(self.actor)
+        with actor.disable_adapter():
+            yield actor
+
+    # ---------------------------------------------------------------- one PPO step
+    def make_rollout(self, step: int) -> Rollout:
+        prompt_ids, prompt_mask = left_pad(
+            [self.prompts[i] for i in self.prompt_schedule.indices(step)], self.pad_token_id
+        )
+        device = self.accelerator.device
+        actor = self.accelerator.unwrap_model(self.actor)
+        actor.eval()
+        self.critic.eval()
+        with self._reference_model() as reference:
+            rollout = collect_rollout(
+                actor,
+                reference,
+                self.critic,
+                self.reward_model,
+                prompt_ids.to(device),
+                prompt_mask.to(device),
+                self.generation_kwargs,
+                eos_token_id=self.eos_token_id,
+                pad_token_id=self.pad_token_id,
+                kl_coef=self.config.kl_coef,
+                score_clip=self.config.score_clip,
+                gamma=self.config.gamma,
+                lam=self.config.lam,
+                missing_eos_penalty=self.config.missing_eos_penalty,
+            )
+        if self.config.whiten_advantages:
+            rollout.advantages = masked_whiten(rollout.advantages, rollout.action_mask)
+        return rollout
+
+    def ptx_loss(self, step: int) -> torch.Tensor:
+        texts = [self.ptx_texts[i][: self.config.ptx_max_length] for i in self.ptx_schedule.indices(step)]
+        input_ids, mask = right_pad(texts, self.pad_token_id)
+        input_ids, mask = input_ids.to(self.accelerator.device), mask.to(self.accelerator.device)
+        logits = self.actor(input_ids=input_ids, attention_mask=mask).logits[:, :-1].float()
+        targets = input_ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+
+    def train_on_rollout(self, rollout: Rollout, step: int) -> dict[str, float]:
+        self.actor.train()
+        self.critic.train()
+        stats: dict[str, list[float]] = {}
+        batch = rollout.input_ids.shape[0]
+        generator = torch.Generator().manual_seed(self.config.seed * 100_003 + step)
+        for _ in range(self.config.ppo_epochs):
+            order = torch.randperm(batch, generator=generator).to(rollout.input_ids.device)
+            for start in range(0, batch, self.config.mini_batch_size):
+                mini = rollout.select(order[start : start + self.config.mini_batch_size])
+                for name, value in self._ppo_update(mini, step).items():
+                    stats.setdefault(name, []).append(value)
+        return {name: float(np.mean(values)) for name, values in stats.items()}
+
+    def _ppo_update(self, mini: Rollout, step: int) -> dict[str, float]:
+        actions = mini.input_ids[:, mini.prompt_length :]
+        logits = response_logits(self.actor, mini.input_ids, mini.attention_mask, mini.prompt_length)
+        logprobs = token_logprobs(logits, actions)
+        actor_loss, policy_stats = policy_loss(
+            logprobs, mini.logprobs, mini.advantages, mini.action_mask, self.config.clip_eps
+        )
+        entropy = masked_mean(entropy_from_logits(logits.detach()), mini.action_mask)
+        total_actor_loss = actor_loss
+        ptx = None
+        if self.config.ptx_coef > 0:
+            ptx = self.ptx_loss(step)
+            total_actor_loss = actor_loss + self.config.ptx_coef * ptx
+        self.accelerator.backward(total_actor_loss)
+        self.accelerator.clip_grad_norm_(self.actor.parameters(), self.config.max_grad_norm)
+        self.actor_optimizer.step()
+        self.actor_optimizer.zero_grad()
+
+        values = token_values(self.critic, mini.input_ids, mini.attention_mask)[:, mini.prompt_length - 1 : -1]
+        critic_loss, value_stats = value_loss(
+            values, mini.values, mini.returns, mini.action_mask, self.config.value_clip
+        )
+        self.accelerator.backward(critic_loss)
+        self.accelerator.clip_grad_norm_(self.critic.parameters(), self.config.max_grad_norm)
+        self.critic_optimizer.step()
+        self.critic_optimizer.zero_grad()
+        stats = {
+            "loss/actor": actor_loss.item(),
+            "loss/critic": critic_loss.item(),
+            "policy/entropy": entropy.item(),
+            **{f"policy/{k}": v.item() for k, v in policy_stats.items()},
+            **{f"critic/{k}": v.item() for k, v in value_stats.items()},
+        }
+        if ptx is not None:
+            stats["loss/ptx"] = ptx.item()
+        return stats
+
+    def rollout_metrics(self, rollout: Rollout) -> dict[str, float]:
+        """Monitoring numbers of one rollout, averaged over all processes."""
+        mask = rollout.action_mask
+        per_sequence_kl = ((rollout.logprobs - rollout.ref_logprobs) * mask).sum(dim=1)
+        local = torch.stack(
+            [
+                rollout.scores.mean(),
+                per_sequence_kl.mean(),
+                rollout.response_lengths.float().mean(),
+                masked_mean(rollout.advantages, mask),
+                masked_mean(rollout.returns, mask),
+                masked_mean(rollout.values, mask),
+            ]
+        )
+        merged = self.accelerator.reduce(local, reduction="mean")
+        names = ("reward/score", "kl/ref", "response/length", "advantage/mean", "return/mean", "value/mean")
+        return dict(zip(names, merged.tolist(), strict=True))
+
+    # ---------------------------------------------------------------- loop and checkpoints
+    def train(self) -> list[dict[str, float]]:
+        if self.config.resume_from_checkpoint:
+            self.load_checkpoint(self.config.resume_from_checkpoint)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        metrics_log = self.output_dir / "ppo_metrics.jsonl"
+        while self.step < self.config.max_steps:
+            started = time.perf_counter()
+            rollout = self.make_rollout(self.step)
+            row = {"step": self.step + 1, **self.rollout_metrics(rollout), **self.train_on_rollout(rollout, self.step)}
+            row["time/step_seconds"] = time.perf_counter() - started
+            self.step += 1
+            self.history.append(row)
+            warnings = reward_hacking_warnings(
+                self.history,
+                self.config.guard_window,
+                self.config.guard_max_reward_slope,
+                self.config.guard_min_length_ratio,
+            )
+            row["guard/warnings"] = len(warnings)
+            if self.accelerator.is_main_process:
+                with open(metrics_log, "a", encoding="utf-8") as log:
+                    log.write(json.dumps(row, ensure_ascii=False) + "\n")
+                if self.step % self.config.logging_steps == 0:
+                    print(self._format(row), flush=True)
+                for warning in warnings:
+                    print(f"[reward-hacking guard] step {self.step}: {warning}", flush=True)
+            if self.step % self.config.save_steps == 0 or self.step == self.config.max_steps:
+                self.save_checkpoint()
+            if warnings and self.config.guard_stop:
+                print(f"[reward-hacking guard] stopping at step {self.step} (guard_stop is set)", flush=True)
+                break
+        if self.accelerator.is_main_process and self.history:
+            plot_metrics(self.history, self.output_dir / "ppo_metrics.png")
+        return self.history
+
+    @staticmethod
+    def _format(row: dict[str, float]) -> str:
+        keys = ("reward/score", "kl/ref", "loss/actor", "loss/critic", "response/length", "policy/clip_fraction")
+        return f"step {row['step']}: " + ", ".join(f"{k}={row[k]:.4g}" for k in keys if k in row)
+
+    def save_checkpoint(self) -> Path:
+        """Actor + critic + both optimizers + RNG states (accelerate), the metric history, and the
+        actor alone as a loadable model in `actor/` for release or evaluation."""
+        checkpoint = self.output_dir / f"checkpoint-{self.step}"
+        self.accelerator.wait_for_everyone()
+        self.accelerator.save_state(str(checkpoint / "state"))
+        if self.accelerator.is_main_process:
+            self.accelerator.unwrap_model(self.actor).save_pretrained(checkpoint / "actor")
+            self.tokenizer.save_pretrained(checkpoint / "actor")
+            state = {"step": self.step, "history": self.history}
+            (checkpoint / STATE_FILE).write_text(json.dumps(state, ensure_ascii=False, indent=1), encoding="utf-8")
+        self.accelerator.wait_for_everyone()
+        return checkpoint
+
+    def load_checkpoint(self, path: str) -> None:
+        checkpoint = latest_checkpoint(self.output_dir) if path == "latest" else Path(path)
+        if checkpoint is None:
+            return
+        self.accelerator.load_state(str(checkpoint / "state"))
+        state = json.loads((checkpoint / STATE_FILE).read_text(encoding="utf-8"))
+        self.step, self.history = state["step"], state["history"]
+
+    def save_actor(self, path: str | Path) -> None:
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            actor = self.accelerator.unwrap_model(self.actor)
+            if hasattr(actor, "merge_and_unload"):
+                actor = actor.merge_and_unload()
+            actor.save_pretrained(path)
+            self.tokenizer.save_pretrained(path)
+
+
+def latest_checkpoint(output_dir: str | Path) -> Path | None:
+    """The `checkpoint-N` folder with the largest N that holds a saved state, or None."""
+    candidates = [p for p in Path(output_dir).glob("checkpoint-*") if (p / STATE_FILE).exists()]
+    return max(candidates, key=lambda p: int(p.name.split("-")[1]), default=None)
