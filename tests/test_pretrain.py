@@ -139,3 +139,21 @@ def test_resume_after_sigkill_continues_same_data_and_mixture(setup):
         assert sorted(k for k in a if k.startswith("loss/")) == sorted(k for k in b if k.startswith("loss/"))
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
     assert resumed["tokens_seen"] == full["tokens_seen"]
+
+
+def test_corpus_reads_gzip_parquet_and_globs(tmp_path):
+    import gzip
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    records = [{"text": "甲", "domain": "news"}, {"text": "乙", "domain": "web"}]
+    with gzip.open(tmp_path / "a.jsonl.gz", "wt", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in records)
+    pq.write_table(pa.Table.from_pylist(records + [{"text": None, "domain": "web"}]), tmp_path / "b.parquet")
+    corpus = load_corpus([tmp_path / "a.jsonl.gz"], domains=["news", "web"])
+    assert (corpus.texts, corpus.domains) == (["甲", "乙"], ["news", "web"])
+    with pytest.raises(RecordError, match=r"b\.parquet, line 3, field 'text'"):
+        load_corpus([str(tmp_path / "*.*")])
+    with pytest.raises(FileNotFoundError):
+        load_corpus([str(tmp_path / "missing-*.jsonl")])

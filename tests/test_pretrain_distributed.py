@@ -1,7 +1,7 @@
-"""Two-process CPU runs of recipes/pretrain.py through accelerate: DDP and DeepSpeed ZeRO-1/2/3.
+"""Two-process CPU runs of recipes/pretrain.py through accelerate: DDP, FSDP and DeepSpeed ZeRO-1/2/3.
 
 `accelerate launch --cpu --num_processes 2` silently runs one process, so DDP goes through the
-multi-GPU config with ACCELERATE_USE_CPU=true, DeepSpeed through the gloo backend, and every test
+multi-GPU (and FSDP) config with ACCELERATE_USE_CPU=true, DeepSpeed through the gloo backend, and every test
 checks the world size the recipe saw.
 """
 
@@ -37,7 +37,7 @@ def launch(setup, config: str) -> tuple[dict, object]:
     out = folder / config
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     extra = ["--max_steps", "4", "--save_strategy", "no"]
-    if config == "multi_gpu":
+    if config in ("multi_gpu", "fsdp"):
         env["ACCELERATE_USE_CPU"] = "true"
     else:
         extra += ["--ddp_backend", "gloo", "--use_cpu", "false"]
@@ -65,14 +65,15 @@ def test_ddp_two_processes(ddp):
     assert (out / "model.safetensors").exists()
 
 
-@needs_deepspeed
-@pytest.mark.parametrize("stage", [1, 2, 3])
-def test_deepspeed_zero_matches_ddp(setup, ddp, stage):
-    metrics, out = launch(setup, f"zero{stage}")
+@pytest.mark.parametrize(
+    "config", ["fsdp", *(pytest.param(f"zero{stage}", marks=needs_deepspeed) for stage in (1, 2, 3))]
+)
+def test_sharded_runs_match_ddp(setup, ddp, config):
+    metrics, out = launch(setup, config)
     assert metrics["world_size"] == 2
     assert metrics["final_train_loss"] == pytest.approx(ddp[0]["final_train_loss"], rel=1e-4)
     assert metrics["mixture"] == ddp[0]["mixture"]
     weights, reference = load_file(out / "model.safetensors"), load_file(ddp[1] / "model.safetensors")
-    assert weights.keys() == reference.keys()  # ZeRO-3 gathered the full weights on save
+    assert weights.keys() == reference.keys()  # ZeRO-3 / FSDP gathered the full weights on save
     for name, tensor in reference.items():
         torch.testing.assert_close(weights[name], tensor, atol=1e-4, rtol=1e-3)

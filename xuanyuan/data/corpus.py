@@ -7,6 +7,7 @@ configured mixture, raises `RecordError` naming file, line (parquet: row, from 1
 
 from __future__ import annotations
 
+import glob
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,16 @@ def iter_records(path: str | Path, errors: list[RecordError] | None = None) -> I
         yield from iter_jsonl(path, errors)
 
 
+def expand_paths(paths: Sequence[str | Path]) -> list[str]:
+    expanded = []
+    for path in map(str, paths):
+        matches = sorted(glob.glob(path)) if glob.has_magic(path) else [path]
+        if not matches:
+            raise FileNotFoundError(f"no corpus file matches {path!r}")
+        expanded += matches
+    return expanded
+
+
 def load_corpus(
     paths: Sequence[str | Path],
     domains: Sequence[str] | None = None,
@@ -41,13 +52,16 @@ def load_corpus(
     on_bad_record: str = "error",
     rejected_path: str | Path | None = None,
 ) -> Corpus:
-    """Texts and domains of every record; `domains` (if given) is the set of accepted domain names."""
+    """Texts and domains of every record; `domains` (if given) is the set of accepted domain names.
+
+    `paths` may hold glob patterns (`shards/*.jsonl.gz`), expanded in sorted order.
+    """
     if on_bad_record not in ("error", "skip"):
         raise ValueError(f"on_bad_record must be 'error' or 'skip', got {on_bad_record!r}")
     skip = on_bad_record == "skip"
     accepted = set(domains) if domains else None
     corpus, rejected = Corpus(), []
-    for path in paths:
+    for path in expand_paths(paths):
         malformed: list[RecordError] | None = [] if skip else None
         for record in iter_records(path, malformed):
             try:
