@@ -42,15 +42,15 @@ class LoadReport:
 
 
 def iter_records(source: str) -> Iterator[Record]:
-    """Every record of a local JSONL/parquet file or a Hub dataset (`name` or `name:split`, default `train`)."""
+    """Every record of a local JSONL(.gz)/parquet file or a Hub dataset (`name` or `name:split`, default `train`)."""
     path = Path(source)
-    if path.suffix in {".jsonl", ".json"} and path.exists():
+    if path.name.endswith((".jsonl", ".json", ".jsonl.gz")) and path.exists():
         yield from iter_jsonl(path)
         return
     if path.suffix == ".parquet" and path.exists():
         rows = load_dataset("parquet", data_files=str(path), split="train")
     elif path.exists():
-        raise ValueError(f"{source}: unsupported file type {path.suffix!r} (expected .jsonl, .json or .parquet)")
+        raise ValueError(f"{source}: unsupported file type {path.suffix!r} (expected .jsonl, .jsonl.gz, .json or .parquet)")
     else:
         name, _, split = source.partition(":")
         rows = load_dataset(name, split=split or "train")
