@@ -50,7 +50,8 @@ def iter_records(source: str) -> Iterator[Record]:
     if path.suffix == ".parquet" and path.exists():
         rows = load_dataset("parquet", data_files=str(path), split="train")
     elif path.exists():
-        raise ValueError(f"{source}: unsupported file type {path.suffix!r} (expected .jsonl, .jsonl.gz, .json or .parquet)")
+        expected = ".jsonl, .jsonl.gz, .json or .parquet"
+        raise ValueError(f"{source}: unsupported file type {path.suffix!r} (expected {expected})")
     else:
         name, _, split = source.partition(":")
         rows = load_dataset(name, split=split or "train")
