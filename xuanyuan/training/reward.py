@@ -119,33 +119,38 @@ class XuanYuanRewardConfig(RewardConfig):
             raise ValueError(f"reward_loss must be one of {REWARD_LOSSES}, got {self.reward_loss!r}")
 
 
-def _score_head(model: torch.nn.Module) -> torch.nn.Module:
+def _score_head(model: torch.nn.Module) -> torch.nn.Module | None:
     """The outermost module named `score` (a PEFT `modules_to_save` wrapper comes before its copies)."""
     for name, module in model.named_modules():
         if name.split(".")[-1] == "score":
             return module
-    raise ValueError(f"{type(model).__name__} has no `score` head to read per-token values from")
+    return None
 
 
 @contextmanager
 def _capture_score_outputs(model: torch.nn.Module):
     captured: list[torch.Tensor] = []
-    handle = _score_head(model).register_forward_hook(lambda module, args, output: captured.append(output))
+    head = _score_head(model)
+    handle = head.register_forward_hook(lambda module, args, output: captured.append(output)) if head else None
     try:
         yield captured
     finally:
-        handle.remove()
+        if handle is not None:
+            handle.remove()
 
 
 def token_values(model: torch.nn.Module, inputs: dict) -> tuple[torch.Tensor, object]:
-    """Per-token scalar values (2B, T) and the model outputs: `values` when the model returns them
-    (XuanYuanForSequenceClassification, also under PEFT), else captured from the `score` head."""
+    """Per-token scalar values (B, T) and the model outputs: `values` when the model returns them
+    (XuanYuanForSequenceClassification, also under PEFT), else captured from the `score` head.
+    Shared by the reward trainer and the PPO critic/reward model (also through DDP/DeepSpeed wrappers)."""
     with _capture_score_outputs(model) as captured:
         outputs = model(**inputs)
-    values = getattr(outputs, "values", None)
-    if not isinstance(values, torch.Tensor):
-        values = captured[-1].squeeze(-1)
-    return values, outputs
+    values = getattr(outputs, "values", None)  # a ModelOutput without the field returns its dict.values
+    if isinstance(values, torch.Tensor):
+        return values, outputs
+    if not captured:
+        raise ValueError(f"{type(model).__name__} returns no per-token `values` and has no `score` head")
+    return captured[-1].squeeze(-1), outputs
 
 
 class XuanYuanRewardTrainer(RewardTrainer):

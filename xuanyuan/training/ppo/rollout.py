@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 import torch
 from torch import nn
 
+from ..reward import token_values as reward_token_values
 from .core import gae, kl_penalized_rewards, last_action_index, token_logprobs
 
 
@@ -64,28 +65,9 @@ def response_logits(model: nn.Module, input_ids, attention_mask, prompt_length: 
 
 
 def token_values(model: nn.Module, input_ids, attention_mask) -> torch.Tensor:
-    """Per-token scalar values of a sequence-classification model, (B, T).
-
-    XuanYuan's head returns them as `values`; for any other model (or a wrapper of one: DDP,
-    DeepSpeed, PEFT) they are read with a forward hook on its `score` head."""
-    inputs = dict(
-        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids_from_mask(attention_mask)
-    )
-    captured = {}
-    inner = model
-    while hasattr(inner, "module"):
-        inner = inner.module
-    score_head = getattr(inner, "score", None)
-    handle = None
-    if score_head is not None:
-        handle = score_head.register_forward_hook(lambda _module, _inputs, output: captured.update(values=output))
-    try:
-        output = model(**inputs)
-    finally:
-        if handle is not None:
-            handle.remove()
-    values = getattr(output, "values", None)  # a ModelOutput without the field returns dict.values
-    return values if torch.is_tensor(values) else captured["values"].squeeze(-1)
+    """Per-token scalar values of a sequence-classification model (critic or reward model), (B, T)."""
+    inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+    return reward_token_values(model, inputs | {"position_ids": position_ids_from_mask(attention_mask)})[0]
 
 
 def sequence_scores(reward_model: nn.Module, input_ids, attention_mask) -> torch.Tensor:
