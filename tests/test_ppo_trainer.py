@@ -1,10 +1,18 @@
 """The PPO loop on a toy task: tiny models over a 16-token vocabulary, and a reward model that
 counts one preferred token, so the expected direction of learning is known."""
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from tokenizers import Tokenizer, models, pre_tokenizers
 from torch import nn
 from transformers import PreTrainedTokenizerFast
@@ -128,29 +136,64 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
         torch.testing.assert_close(resumed.actor.state_dict()[name], value)
 
 
+def save_toy_run_inputs(folder):
+    """SFT model, reward model and prompts on disk, as recipes/ppo.py reads them."""
+    torch.manual_seed(0)
+    XuanYuanForCausalLM(toy_config(pad_token_id=0, eos_token_id=2)).save_pretrained(folder / "sft")
+    toy_tokenizer().save_pretrained(folder / "sft")
+    XuanYuanForSequenceClassification(toy_config(num_labels=1, pad_token_id=0)).save_pretrained(folder / "rm")
+    prompts = folder / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": f"t{i} t{i + 1}"}) + "\n" for i in range(8)), encoding="utf-8")
+    return ["--sft_model", str(folder / "sft"), "--reward_model", str(folder / "rm"), "--prompt_files", str(prompts)]
+
+
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "ppo.py"
+ENVIRONMENT = {**os.environ, "PYTHONPATH": str(RECIPE.parents[1]), "OMP_NUM_THREADS": "1"}
+SMALL_RUN = ["--use_cpu", "true", "--rollout_batch_size", "2", "--mini_batch_size", "2", "--max_new_tokens", "3"]
+SMALL_RUN += ["--system_prompt", "", "--actor_learning_rate", "1e-3", "--critic_learning_rate", "1e-3"]
+
+
 def test_recipe_runs_two_process_ddp_on_cpu(tmp_path):
     """recipes/ppo.py under torchrun with 2 CPU processes (gloo): a real 2-process world, both models saved."""
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    torch.manual_seed(0)
-    XuanYuanForCausalLM(toy_config(pad_token_id=0, eos_token_id=2)).save_pretrained(tmp_path / "sft")
-    toy_tokenizer().save_pretrained(tmp_path / "sft")
-    XuanYuanForSequenceClassification(toy_config(num_labels=1, pad_token_id=0)).save_pretrained(tmp_path / "rm")
-    prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps({"prompt": f"t{i} t{i + 1}"}) + "\n" for i in range(8)), encoding="utf-8")
-    root = Path(__file__).resolve().parents[1]
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(root / "recipes/ppo.py")]
-    command += ["--sft_model", str(tmp_path / "sft"), "--reward_model", str(tmp_path / "rm")]
-    command += ["--prompt_files", str(prompts), "--output_dir", str(tmp_path / "out"), "--use_cpu", "true"]
-    command += ["--max_steps", "1", "--rollout_batch_size", "2", "--mini_batch_size", "2", "--max_new_tokens", "3"]
-    command += ["--system_prompt", ""]
-    environment = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=600)
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(RECIPE)]
+    command += save_toy_run_inputs(tmp_path) + SMALL_RUN + ["--output_dir", str(tmp_path / "out"), "--max_steps", "1"]
+    result = subprocess.run(command, capture_output=True, text=True, env=ENVIRONMENT, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / "out" / "ppo_summary.json").read_text())
     assert summary["world_size"] == 2 and summary["steps"] == 1
     assert (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_recipe_resumes_after_sigkill_as_if_never_stopped(tmp_path):
+    """Kill recipes/ppo.py once a checkpoint exists, rerun with --resume_from_checkpoint latest: the final
+    actor and metric history equal those of a run that was never interrupted."""
+    inputs = save_toy_run_inputs(tmp_path)
+    run = [sys.executable, str(RECIPE), *inputs, *SMALL_RUN, "--max_steps", "12", "--save_steps", "2"]
+    straight = subprocess.run([*run, "--output_dir", str(tmp_path / "straight")], env=ENVIRONMENT, timeout=600)
+    assert straight.returncode == 0
+
+    killed_dir = tmp_path / "killed"
+    process = subprocess.Popen([*run, "--output_dir", str(killed_dir)], env=ENVIRONMENT)
+    deadline = time.monotonic() + 600
+    while not (killed_dir / "checkpoint-2" / "ppo_state.json").exists() and process.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed_dir / "checkpoint-12").exists(), "the run finished before it could be killed"
+    resumed = subprocess.run(
+        [*run, "--output_dir", str(killed_dir), "--resume_from_checkpoint", "latest"], env=ENVIRONMENT, timeout=600
+    )
+    assert resumed.returncode == 0
+
+    def final(folder):
+        state = json.loads((folder / "checkpoint-12" / "ppo_state.json").read_text())
+        return state["history"], load_file(folder / "model.safetensors")
+
+    (straight_history, straight_weights), (resumed_history, resumed_weights) = (
+        final(tmp_path / "straight"),
+        final(killed_dir),
+    )
+    assert [r["reward/score"] for r in resumed_history] == pytest.approx([r["reward/score"] for r in straight_history])
+    for name, tensor in straight_weights.items():
+        torch.testing.assert_close(resumed_weights[name], tensor)
