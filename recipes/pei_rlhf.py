@@ -44,6 +44,7 @@ class PEIArguments(PEIConfig):
     prompts_per_iteration: int = 200
     eval_files: list[str] = field(default_factory=lambda: ["outputs/tiny/data/sft/test.jsonl"])
     eval_max_new_tokens: int = 48
+    eval_max_examples: int = 48
     ppo_overrides: str = field(default="", metadata={"help": "Extra ppo.py flags, e.g. '--max_steps 8'."})
     seed: int = 0
 
@@ -91,7 +92,8 @@ def main(args: PEIArguments) -> list[dict]:
 
     sft_answers = output / "sft_answers"
     run(["eval/generation.py", "--model", args.sft_model, "--data_files", *args.eval_files,
-         "--output_dir", str(sft_answers), "--max_new_tokens", str(args.eval_max_new_tokens)])  # fmt: skip
+         "--output_dir", str(sft_answers), "--max_new_tokens", str(args.eval_max_new_tokens),
+         "--max_examples", str(args.eval_max_examples)])  # fmt: skip
     for iteration in range(1, args.max_iterations + 1):
         folder = output / f"iteration-{iteration}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -103,7 +105,8 @@ def main(args: PEIArguments) -> list[dict]:
              "--kl_coef", str(kl_coef), "--output_dir", str(folder / "ppo"),
              *shlex.split(args.ppo_overrides)])  # fmt: skip
         run(["eval/generation.py", "--model", str(folder / "ppo"), "--data_files", *args.eval_files,
-             "--output_dir", str(folder / "answers"), "--max_new_tokens", str(args.eval_max_new_tokens)])  # fmt: skip
+             "--output_dir", str(folder / "answers"), "--max_new_tokens", str(args.eval_max_new_tokens),
+             "--max_examples", str(args.eval_max_examples)])  # fmt: skip
         run(["eval/compare.py", "--predictions", str(folder / "answers/predictions.jsonl"),
              "--baseline_predictions", str(sft_answers / "predictions.jsonl"), "--judge", "reward_model",
              "--judge_model", args.reward_model, "--model_name", f"ppo-{iteration}", "--baseline_name", "sft",

@@ -38,3 +38,36 @@ def test_kl_schedule_and_stopping_rules():
     assert should_stop({"a": 0.5, "b": 0.5}, {"a": 0.6, "b": 0.4}, [0.2, 0.15], config) == "gain_stalled"
     assert should_stop({"a": 0.5, "b": 0.5}, {"a": 0.6, "b": 0.4}, [0.1, 0.2, 0.3], config) == "max_iterations"
     assert should_stop({"a": 0.5, "b": 0.5}, {"a": 0.6, "b": 0.4}, [0.1, 0.2], config) is None
+
+
+def load_driver():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "recipes" / "pei_rlhf.py"
+    spec = importlib.util.spec_from_file_location("pei_rlhf", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_driver_draws_prompts_to_the_ratios_and_reads_gains_from_verdicts(tmp_path):
+    import json
+    from collections import Counter
+
+    driver = load_driver()
+    records = [{"id": f"f{i}", "category": "fact"} for i in range(10)] + [{"id": "s0", "category": "safety"}]
+    drawn = driver.draw_prompts(records, {"fact": 0.5, "safety": 0.5}, total=8, seed=0)
+    assert Counter(r["category"] for r in drawn) == {"fact": 4, "safety": 4}  # the single safety prompt repeats
+    assert len({r["id"] for r in drawn if r["category"] == "fact"}) == 4
+
+    predictions, compare = tmp_path / "predictions.jsonl", tmp_path / "compare"
+    compare.mkdir()
+    rows = [("a", "fact", "good"), ("b", "fact", "bad"), ("c", "fact", "good"), ("d", None, "same")]
+    predictions.write_text("".join(json.dumps({"id": i, "category": c}) + "\n" for i, c, _ in rows), "utf-8")
+    verdicts = "".join(json.dumps({"id": i, "outcome": o}) + "\n" for i, _, o in rows)
+    (compare / "verdicts.jsonl").write_text(verdicts, "utf-8")
+    # fact: (2 good - 1 bad) / 3; an item without a category counts as "general"
+    assert driver.gains_by_category(compare, predictions) == pytest.approx({"fact": 1 / 3, "general": 0.0})
