@@ -197,3 +197,29 @@ def test_recipe_resumes_after_sigkill_as_if_never_stopped(tmp_path):
     assert [r["reward/score"] for r in resumed_history] == pytest.approx([r["reward/score"] for r in straight_history])
     for name, tensor in straight_weights.items():
         torch.testing.assert_close(resumed_weights[name], tensor)
+
+
+def test_ptx_loss_is_the_mean_token_cross_entropy_of_its_texts(tmp_path):
+    torch.manual_seed(0)
+    actor, critic = XuanYuanForCausalLM(toy_config()), XuanYuanForSequenceClassification(toy_config(num_labels=1))
+    texts = [[1, 5, 6, 7, 2], [1, 8, 9, 2], [1, 3, 2]]
+    config = PPOConfig(output_dir=str(tmp_path), ptx_coef=0.5, ptx_batch_size=2, use_cpu=True, max_steps=1)
+    reference = XuanYuanForCausalLM(toy_config())
+    trainer = PPOTrainer(
+        config, actor, critic, PreferredTokenCounter(), toy_tokenizer(), [[1, 3]], reference=reference, ptx_texts=texts
+    )
+    step_texts = [texts[i] for i in trainer.ptx_schedule.indices(0)]
+    total, count = 0.0, 0
+    for ids in step_texts:  # one text at a time, no padding: the reference
+        logits = trainer.actor(input_ids=torch.tensor([ids])).logits[0, :-1]
+        total += torch.nn.functional.cross_entropy(logits, torch.tensor(ids[1:]), reduction="sum").item()
+        count += len(ids) - 1
+    assert trainer.ptx_loss(0).item() == pytest.approx(total / count, rel=1e-5)
+    assert "loss/ptx" in trainer.train()[0]
+
+
+def test_missing_reference_needs_a_peft_actor(tmp_path):
+    config = PPOConfig(output_dir=str(tmp_path), use_cpu=True)
+    actor, critic = XuanYuanForCausalLM(toy_config()), XuanYuanForSequenceClassification(toy_config(num_labels=1))
+    with pytest.raises(ValueError, match="reference"):
+        PPOTrainer(config, actor, critic, PreferredTokenCounter(), toy_tokenizer(), [[1, 3]])

@@ -84,6 +84,8 @@ class PPOTrainer:
         self.prompts, self.ptx_texts = prompts, ptx_texts or []
         if config.ptx_coef > 0 and not self.ptx_texts:
             raise ValueError("ptx_coef > 0 needs pretraining texts (ptx_texts).")
+        if reference is None and not hasattr(actor, "disable_adapter"):
+            raise ValueError("Pass a reference model, or a PEFT actor (its adapters disabled act as the reference).")
         if config.rollout_batch_size % config.mini_batch_size:
             raise ValueError("rollout_batch_size must be a multiple of mini_batch_size.")
 
