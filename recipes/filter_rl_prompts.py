@@ -59,7 +59,8 @@ def score_samples(args: FilterArguments, tokenizer, policy, reward_model, prompt
         )
         response = sequences[:, ids.shape[1] :]
         action_mask = response_action_mask(response, tokenizer.eos_token_id)
-        full_ids = torch.cat([ids.repeat_interleave(args.num_samples, 0), response * action_mask], dim=1)
+        response = torch.where(action_mask.bool(), response, tokenizer.pad_token_id)
+        full_ids = torch.cat([ids.repeat_interleave(args.num_samples, 0), response], dim=1)
         full_mask = torch.cat([mask.repeat_interleave(args.num_samples, 0), action_mask], dim=1)
         scores = sequence_scores(reward_model, full_ids, full_mask)
         all_scores.extend(scores.view(-1, args.num_samples).tolist())
