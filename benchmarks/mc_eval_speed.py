@@ -68,7 +68,7 @@ def main() -> None:
         totals = {"reference": 0.0, "cached": 0.0}
         questions, same, worst, tokens = 0, True, 0.0, 0
         for subject in subjects:
-            requests = build_requests(tokenizer, STYLES["ceval"], subject, args.num_fewshot, scoring == "cloze")
+            requests = build_requests(tokenizer, STYLES["ceval"], subject, args.num_fewshot, scoring)
             start = time.perf_counter()
             reference = score_reference(model, requests, scoring)
             totals["reference"] += time.perf_counter() - start

@@ -1,7 +1,16 @@
 """Official C-Eval / CMMLU prompt strings, byte for byte, against hand-written expectations."""
 
+import pytest
+
 from xuanyuan.evaluation.mc_data import MCQuestion, MCSubject
-from xuanyuan.evaluation.mc_prompts import STYLES, build_prompt, chat_context, chat_continuation
+from xuanyuan.evaluation.mc_prompts import (
+    STYLES,
+    answer_text,
+    build_prompt,
+    chat_context,
+    chat_continuation,
+    split_at_blank,
+)
 from xuanyuan.evaluation.mc_requests import build_requests
 from xuanyuan.tokenization import load_tokenizer
 
@@ -126,7 +135,39 @@ def test_cmmlu_prompts_are_byte_exact():
 
 
 def test_cloze_prompt_drops_the_lettered_options_and_answers_with_the_option_text():
-    assert build_prompt(STYLES["ceval"], "注册会计师", DEV[:2], QUERY, cloze=True) == CEVAL_CLOZE_2
+    assert build_prompt(STYLES["ceval"], "注册会计师", DEV[:2], QUERY, "cloze") == CEVAL_CLOZE_2
+
+
+CEVAL_BLANK_3 = (
+    "以下是中国关于注册会计师考试的单项选择题，请选出其中的正确答案。\n\n"
+    "1+1=2\n\n中国的首都是\n答案：北京\n\n资产负债率 = 负债 ÷ 资产\n\n某公司的股票于"
+)
+BLANK_QUERY = MCQuestion("8", "某公司的股票于____上市。", ("2001年", "2019年", "2003年", "2022年"), "B")
+
+
+def test_blank_prompt_fills_the_shots_blanks_and_stops_at_the_querys_blank():
+    """Shots with a blank become completed statements, shots without one keep the cloze form; the query ends
+    right before its blank and each option is scored together with the rest of the question."""
+    assert build_prompt(STYLES["ceval"], "注册会计师", DEV[:3], BLANK_QUERY, "blank") == CEVAL_BLANK_3
+    assert [answer_text(BLANK_QUERY, letter, "blank") for letter in "AB"] == ["2001年上市。", "2019年上市。"]
+    assert build_prompt(STYLES["ceval"], "注册会计师", [], QUERY, "blank").endswith("会计恒等式是\n答案：")
+    assert answer_text(QUERY, "C", "blank") == "利润=收入+费用"
+
+
+@pytest.mark.parametrize(
+    ("question", "parts"),
+    [
+        ("股票于____上市。", ("股票于", "上市。")),
+        ("股票于＿＿＿上市", ("股票于", "上市")),
+        ("下列说法正确的是（ ）", ("下列说法正确的是", "")),
+        ("下列说法正确的是(　)。", ("下列说法正确的是", "。")),
+        ("A____B____C", ("A", "B____C")),
+        ("1+1=_2", None),
+        ("公司（集团）的总部在", None),
+    ],
+)
+def test_split_at_blank(question, parts):
+    assert split_at_blank(question) == parts
 
 
 def test_chat_mode_wraps_the_official_prompt_in_the_xuanyuan_template():

@@ -20,6 +20,9 @@ DEV = [MCQuestion(str(i), f"示例问题{i}：下列说法正确的是", OPTIONS
 QUESTIONS = [
     MCQuestion(str(i), f"第{i}题" + "，已知某公司营业收入增长" * (i % 4), OPTIONS[i % 3], "ABCD"[(i * 3) % 4])
     for i in range(7)
+] + [  # fill-in-the-blank questions: the blank formulation scores `option + rest` after the text before the blank
+    MCQuestion("7", "某公司于____在上海证券交易所上市。", OPTIONS[1], "B"),
+    MCQuestion("8", "资产负债率 = 负债总额 ÷ ____ × 100%", OPTIONS[0], "A"),
 ]
 
 
@@ -41,7 +44,7 @@ def model(tokenizer):
 def references(model, tokenizer):
     """scoring -> (requests, reference scores), computed once: the reference is the slow part."""
     found = {}
-    for scoring in ("letter", "cloze"):
+    for scoring in ("letter", "cloze", "blank"):
         requests = requests_for(tokenizer, scoring)
         found[scoring] = requests, score_reference(model, requests, scoring)
     return found
@@ -49,7 +52,7 @@ def references(model, tokenizer):
 
 def requests_for(tokenizer, scoring, chat=False, max_length=None, style="ceval"):
     subject = MCSubject("accountant", "注册会计师", ("Other",), DEV, QUESTIONS)
-    return build_requests(tokenizer, STYLES[style], subject, 5, scoring == "cloze", chat, max_length)
+    return build_requests(tokenizer, STYLES[style], subject, 5, scoring, chat, max_length)
 
 
 def test_common_prefix_leaves_every_sequence_a_token():
@@ -58,7 +61,7 @@ def test_common_prefix_leaves_every_sequence_a_token():
     assert common_prefix_length([[5, 6], [7, 6]]) == 0
 
 
-@pytest.mark.parametrize("scoring", ["letter", "cloze"])
+@pytest.mark.parametrize("scoring", ["letter", "cloze", "blank"])
 @pytest.mark.parametrize("padding_side", ["right", "left"])
 @pytest.mark.parametrize("batch_size", [1, 3, 7])
 def test_cached_batched_equals_per_question_reference(model, tokenizer, references, scoring, padding_side, batch_size):
@@ -69,7 +72,7 @@ def test_cached_batched_equals_per_question_reference(model, tokenizer, referenc
     assert len(set(reference.argmax(-1).tolist())) > 1  # the random model does not answer one letter throughout
 
 
-@pytest.mark.parametrize("scoring", ["letter", "cloze"])
+@pytest.mark.parametrize("scoring", ["letter", "cloze", "blank"])
 def test_chat_mode_and_dropped_shots_match_the_reference(model, tokenizer, scoring):
     """Chat mode (multi-token ` B`) and a max_length that drops shots for the longer questions (two prefixes)."""
     full = requests_for(tokenizer, scoring, chat=True, style="cmmlu")
@@ -93,12 +96,20 @@ def test_letter_scores_are_the_official_next_token_comparison(model, tokenizer, 
         assert torch.allclose(logits[letters].softmax(-1), row, atol=1e-5)
 
 
-def test_cloze_scores_equal_a_slow_token_by_token_reference(model, tokenizer):
-    """Each option scored alone, one token at a time: sum of log P(token | everything before) / characters."""
-    requests = requests_for(tokenizer, "cloze")[:3]
-    fast = score_cached(model, requests, "cloze", 2, "left", 0)
-    for request, question, row in zip(requests, QUESTIONS[:3], fast, strict=True):
-        for option, text in enumerate(question.options):
+@pytest.mark.parametrize(
+    ("scoring", "picked", "continuation"),
+    [
+        ("cloze", [0, 1, 2], lambda question, option: option),
+        ("blank", [7, 8], lambda question, option: option + question.question.split("____")[1]),
+    ],
+)
+def test_cloze_and_blank_scores_equal_a_slow_token_by_token_reference(model, tokenizer, scoring, picked, continuation):
+    """Each option scored alone, one token at a time: sum of log P(token | everything before) / characters,
+    where the continuation is the option's text (cloze) or the option and the rest after the blank (blank)."""
+    requests = [requests_for(tokenizer, scoring)[i] for i in picked]
+    fast = score_cached(model, requests, scoring, 2, "left", 0)
+    for request, question, row in zip(requests, [QUESTIONS[i] for i in picked], fast, strict=True):
+        for option, text in enumerate(continuation(question, o) for o in question.options):
             ids = request.context_ids + request.continuation_ids[option]
             total = 0.0
             for position in range(len(request.context_ids), len(ids)):

@@ -22,6 +22,8 @@ from .mc_scoring import PADDING_SIDES, score_cached
 SCORING_DESCRIPTIONS = {
     "letter": "log-probability of the answer letter after the prompt (official protocol: argmax over A-D)",
     "cloze": "option text as the continuation, log-likelihood per character (OLMES cloze formulation)",
+    "blank": "option substituted into the question's blank, the completed rest scored per character "
+    "(cloze for questions without a blank)",
 }
 
 
@@ -75,15 +77,15 @@ def run_mc_eval(config: MCEvalConfig) -> dict:
     model = load_model(config)
     max_length = context_limit(model, tokenizer, config.max_length)
     pad_token_id = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None), 0)
-    style, cloze = STYLES[benchmark.prompt_style], config.scoring == "cloze"
+    style = STYLES[benchmark.prompt_style]
 
     results: list[QuestionResult] = []
     answer_tokens = None
     for subject in subjects:
         requests = build_requests(
-            tokenizer, style, subject, config.num_fewshot, cloze, config.chat_template, max_length
+            tokenizer, style, subject, config.num_fewshot, config.scoring, config.chat_template, max_length
         )
-        if answer_tokens is None and not cloze:
+        if answer_tokens is None and config.scoring == "letter":
             answer_tokens = {letter: tokenizer.convert_ids_to_tokens(ids)
                              for letter, ids in zip(LETTERS, requests[0].continuation_ids, strict=True)}  # fmt: skip
         scores = score_cached(

@@ -6,6 +6,11 @@
   `题目：{question}\\nA. ..\\nD. {D}\\n答案是：{X}\\n\\n`, the query ends with `答案是：`.
 - Cloze formulation (OLMES / lm-eval "CF"): the same header and question lines without the lettered
   options; a shot's answer is its correct option's text, and each option's text is scored as the continuation.
+- Blank formulation (fill-in-the-blank questions, Winogrande-style substitution after Trinh & Le 2018): a
+  question with a blank (`____`, `＿＿`, or an empty `（ ）`) is cut at its first blank; the context ends
+  just before it and each option is scored as `option + the rest of the question`, so the model reads the
+  completed statement, as it would find it in text. A shot is its question with the blank filled by its
+  answer. Questions without a blank fall back to the cloze formulation, shots and query alike.
 - Chat mode (for chat models): the whole plain prompt is the user turn of the tokenizer's chat template with
   the generation prompt appended; the answer (letter or option text) is the assistant's reply, so the scored
   continuation is whatever the template puts before the reply (XuanYuan's puts a space: `Assistant: A`).
@@ -13,6 +18,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from transformers import PreTrainedTokenizerBase
@@ -31,34 +37,50 @@ STYLES = {
     "ceval": PromptStyle("以下是中国关于{name}考试的单项选择题，请选出其中的正确答案。\n\n", "", "答案："),
     "cmmlu": PromptStyle("以下是关于{name}的单项选择题，请直接给出正确答案的选项。\n\n", "题目：", "答案是："),
 }
-SCORINGS = ("letter", "cloze")
+SCORINGS = ("letter", "cloze", "blank")
+BLANK = re.compile(r"_{2,}|＿{2,}|[（(][ \u3000]*[）)]")
 
 
-def format_query(style: PromptStyle, question: MCQuestion, cloze: bool = False) -> str:
-    """The question (with its lettered options unless cloze) ending with the answer prefix."""
+def split_at_blank(question: str) -> tuple[str, str] | None:
+    """(text before, text after) the question's first blank, or None when it has none."""
+    match = BLANK.search(question)
+    return (question[: match.start()], question[match.end() :]) if match else None
+
+
+def format_query(style: PromptStyle, question: MCQuestion, scoring: str = "letter") -> str:
+    """What precedes an option's continuation: the question with its lettered options (letter) or without
+    (cloze) ending with the answer prefix, or in blank the question up to its blank."""
+    parts = split_at_blank(question.question) if scoring == "blank" else None
+    if parts:
+        return style.question_prefix + parts[0]
     text = style.question_prefix + question.question
-    if not cloze:
+    if scoring == "letter":
         text += "".join(f"\n{letter}. {option}" for letter, option in zip(LETTERS, question.options, strict=True))
     return f"{text}\n{style.answer_prefix}"
 
 
-def answer_text(question: MCQuestion, letter: str, cloze: bool) -> str:
-    """What follows the answer prefix for answer `letter`: the letter itself, or in cloze the option's text."""
-    return question.options[LETTERS.index(letter)] if cloze else letter
+def answer_text(question: MCQuestion, letter: str, scoring: str = "letter") -> str:
+    """The continuation scored for answer `letter`: the letter, the option's text (cloze), or in blank the
+    option's text followed by the rest of the question after its blank."""
+    if scoring == "letter":
+        return letter
+    option = question.options[LETTERS.index(letter)]
+    parts = split_at_blank(question.question) if scoring == "blank" else None
+    return option + parts[1] if parts else option
 
 
-def format_shot(style: PromptStyle, question: MCQuestion, cloze: bool = False) -> str:
-    return format_query(style, question, cloze) + answer_text(question, question.answer, cloze) + "\n\n"
+def format_shot(style: PromptStyle, question: MCQuestion, scoring: str = "letter") -> str:
+    return format_query(style, question, scoring) + answer_text(question, question.answer, scoring) + "\n\n"
 
 
 def build_prompt(
-    style: PromptStyle, subject_zh: str, shots: list[MCQuestion], query: MCQuestion, cloze: bool = False
+    style: PromptStyle, subject_zh: str, shots: list[MCQuestion], query: MCQuestion, scoring: str = "letter"
 ) -> str:
-    """Header, the shots in order, then the query ending with the answer prefix (no trailing space)."""
+    """Header, the shots in order, then the query up to where the options' continuations start."""
     return (
         style.header.format(name=subject_zh)
-        + "".join(format_shot(style, shot, cloze) for shot in shots)
-        + format_query(style, query, cloze)
+        + "".join(format_shot(style, shot, scoring) for shot in shots)
+        + format_query(style, query, scoring)
     )
 
 

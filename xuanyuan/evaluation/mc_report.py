@@ -25,7 +25,7 @@ class QuestionResult:
     prediction: str
     answer: str
     probabilities: dict[str, float]  # softmax over the four option scores
-    scores: list[float]  # option scores A-D (letter: log-probabilities; cloze: per-character log-likelihoods)
+    scores: list[float]  # option scores A-D (letter: log-probabilities; else per-character log-likelihoods)
     num_shots: int
     truncated: bool
 

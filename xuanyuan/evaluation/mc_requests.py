@@ -33,7 +33,7 @@ class MCRequest:
     question: MCQuestion
     context_ids: list[int]
     continuation_ids: list[list[int]]  # options A-D
-    continuation_chars: list[int]  # characters of each continuation's text (cloze length normalisation)
+    continuation_chars: list[int]  # characters of each continuation's text (cloze/blank length normalisation)
     num_shots: int
     truncated: bool = False
 
@@ -49,11 +49,11 @@ def encode_request(
     subject: MCSubject,
     shots: list[MCQuestion],
     question: MCQuestion,
-    cloze: bool,
+    scoring: str,
     chat: bool,
 ) -> MCRequest:
-    prompt = build_prompt(style, subject.name_zh, shots, question, cloze)
-    replies = [answer_text(question, letter, cloze) for letter in LETTERS]
+    prompt = build_prompt(style, subject.name_zh, shots, question, scoring)
+    replies = [answer_text(question, letter, scoring) for letter in LETTERS]
     if chat:  # the template writes BOS itself
         context = chat_context(tokenizer, prompt)
         continuations = [chat_continuation(tokenizer, prompt, reply) for reply in replies]
@@ -73,7 +73,7 @@ def build_requests(
     style: PromptStyle,
     subject: MCSubject,
     num_fewshot: int,
-    cloze: bool = False,
+    scoring: str = "letter",
     chat: bool = False,
     max_length: int | None = None,
 ) -> list[MCRequest]:
@@ -81,13 +81,13 @@ def build_requests(
     requests = []
     for question in subject.questions:
         shots = subject.dev[:num_fewshot]
-        request = encode_request(tokenizer, style, subject, shots, question, cloze, chat)
+        request = encode_request(tokenizer, style, subject, shots, question, scoring, chat)
         while max_length and request.fed_length > max_length and shots:
-            lengths = [len(tokenizer(format_shot(style, shot, cloze), add_special_tokens=False)["input_ids"])
+            lengths = [len(tokenizer(format_shot(style, shot, scoring), add_special_tokens=False)["input_ids"])
                        for shot in shots]  # fmt: skip
             longest = max(range(len(shots)), key=lambda i: (lengths[i], i))
             shots = shots[:longest] + shots[longest + 1 :]
-            request = encode_request(tokenizer, style, subject, shots, question, cloze, chat)
+            request = encode_request(tokenizer, style, subject, shots, question, scoring, chat)
         if max_length and request.fed_length > max_length:
             request.context_ids = request.context_ids[request.fed_length - max_length :]
             request.truncated = True

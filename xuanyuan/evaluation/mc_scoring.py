@@ -8,6 +8,8 @@ Formulations (`scores` has one value per option A-D; the prediction is its argma
 - `cloze` (OLMES / lm-eval "cloze formulation"): each option's text scored as the continuation of the
   question by its log-likelihood divided by its length in characters (OLMES' per-character normalisation,
   which does not depend on the tokenizer).
+- `blank` (fill-in-the-blank questions; see mc_prompts): the option's text and the rest of the question after
+  the blank scored as the continuation of the question up to the blank, normalised per character like cloze.
 
 Fast path: every question of a subject starts with the same header and k shots. Their tokens (the longest
 common token prefix of the subject's contexts, found on the token ids so it is exact whatever the tokenizer
@@ -122,7 +124,7 @@ def option_rows(request: MCRequest, context: list[int]) -> tuple[list[list[int]]
 
 
 def normalise(request: MCRequest, option: int, logprob: float, scoring: str) -> float:
-    return logprob / request.continuation_chars[option] if scoring == "cloze" else logprob
+    return logprob if scoring == "letter" else logprob / request.continuation_chars[option]
 
 
 @torch.no_grad()
