@@ -44,8 +44,11 @@ def test_subject_category_and_overall_arithmetic():
     assert {name: row["accuracy"] for name, row in summary["subjects"].items()} == {"s1": 0.75, "s2": 0.0, "s3": 1.0}
     assert list(summary["categories"]) == ["STEM", "Humanities", "China specific"]
     stem = summary["categories"]["STEM"]
-    assert stem == {"accuracy": 0.375, "question_accuracy": 0.5, "num_subjects": 2, "num_questions": 6}
+    # P(X >= 3), X ~ Bin(6, 1/4) = (20*27 + 15*9 + 6*3 + 1) / 4**6 = 694 / 4096
+    assert stem == {"accuracy": 0.375, "question_accuracy": 0.5, "num_subjects": 2, "num_questions": 6,
+                    "p_value_vs_chance": pytest.approx(694 / 4096)}  # fmt: skip
     assert summary["categories"]["China specific"]["accuracy"] == 0.0
+    assert summary["categories"]["China specific"]["p_value_vs_chance"] == pytest.approx(1.0)
     overall = summary["overall"]
     assert overall["accuracy"] == pytest.approx((0.75 + 0.0 + 1.0) / 3)
     assert overall["question_accuracy"] == pytest.approx(8 / 11)

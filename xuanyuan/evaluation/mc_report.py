@@ -9,6 +9,7 @@ denominator: there is no "could not parse the answer" case, since the prediction
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import torch
 
 from .mc_data import LETTERS, MCSubject
 from .mc_requests import MCRequest
+
+CHANCE = 1 / len(LETTERS)
 
 
 @dataclass
@@ -82,13 +85,21 @@ def summarize(results: list[QuestionResult], subjects: list[MCSubject], category
     return {"subjects": subject_rows, "categories": categories, "overall": _aggregate(list(subject_rows.values()))}
 
 
+def binomial_tail(successes: int, trials: int, p: float) -> float:
+    """P(X >= successes) for X ~ Binomial(trials, p), exactly."""
+    return sum(math.comb(trials, k) * p**k * (1 - p) ** (trials - k) for k in range(successes, trials + 1))
+
+
 def _aggregate(rows: list[dict]) -> dict:
     questions = sum(row["num_questions"] for row in rows)
+    correct = sum(row["num_correct"] for row in rows)
     return {
         "accuracy": _mean([row["accuracy"] for row in rows]),
-        "question_accuracy": sum(row["num_correct"] for row in rows) / questions,
+        "question_accuracy": correct / questions,
         "num_subjects": len(rows),
         "num_questions": questions,
+        # one-sided exact binomial test of the question accuracy against guessing among four options
+        "p_value_vs_chance": binomial_tail(correct, questions, CHANCE),
     }
 
 
@@ -100,14 +111,15 @@ def markdown_report(report: dict) -> str:
         "",
         f"Split `{settings['split']}`, {settings['num_fewshot']}-shot, chat template: {settings['chat_template']}, "
         f"scoring `{settings['scoring']}`: {settings['scoring_description']}.",
-        "`accuracy` is the mean over subjects; `question accuracy` is over all questions.",
+        "`accuracy` is the mean over subjects; `question accuracy` is over all questions; `p vs chance` is the "
+        "one-sided exact binomial test of the question accuracy against guessing (1 in 4).",
         "",
-        "| category | accuracy | question accuracy | subjects | questions |",
-        "|---|---:|---:|---:|---:|",
+        "| category | accuracy | question accuracy | subjects | questions | p vs chance |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for name, row in [*report["categories"].items(), ("**overall**", report["overall"])]:
         lines.append(f"| {name} | {row['accuracy']:.4f} | {row['question_accuracy']:.4f} | "
-                     f"{row['num_subjects']} | {row['num_questions']} |")  # fmt: skip
+                     f"{row['num_subjects']} | {row['num_questions']} | {row['p_value_vs_chance']:.2g} |")  # fmt: skip
     lines += ["", "| subject | name | categories | accuracy | correct / questions |", "|---|---|---|---:|---:|"]
     for name, row in report["subjects"].items():
         lines.append(f"| {name} | {row['name_zh']} | {', '.join(row['categories'])} | {row['accuracy']:.4f} | "
