@@ -68,7 +68,7 @@ def bnb8(trained, settings, tmp_path_factory):
 @pytest.fixture(scope="module")
 def bnb4(trained, settings, data_dir, tmp_path_factory):
     path = quantize_bnb(trained, tmp_path_factory.mktemp("bnb4"), bits=4, quant_type="nf4")
-    return path, report_for(trained, path, settings, ceval_scorer(str(data_dir / "exam"), "val", num_fewshot=0))
+    return path, report_for(trained, path, settings, ceval_scorer(str(data_dir / "exam"), "val", 0, "blank"))
 
 
 def saved_quantization_config(path):
@@ -103,6 +103,7 @@ def test_report_scores_the_exam_before_and_after(bnb4, data_dir):
     assert report["exam_accuracy_delta"] == pytest.approx(after["accuracy"] - before["accuracy"])
     predictions = json.loads((path / "exam/quantized/results.json").read_text(encoding="utf-8"))
     assert predictions["overall"]["accuracy"] == after["accuracy"]
+    assert predictions["settings"]["scoring"] == "blank"
 
 
 def logits_of(model, ids):

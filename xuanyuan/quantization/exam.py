@@ -8,8 +8,9 @@ from ..evaluation import MCEvalConfig, run_mc_eval
 from .report import ExamScorer
 
 
-def ceval_scorer(exam_dir: str, split: str = "val", num_fewshot: int = 0) -> ExamScorer:
-    """An `ExamScorer` running the official C-Eval letter protocol (`xuanyuan.evaluation.mc_eval`) on `exam_dir`.
+def ceval_scorer(exam_dir: str, split: str = "val", num_fewshot: int = 0, scoring: str = "letter") -> ExamScorer:
+    """An `ExamScorer` running the C-Eval prompts (`xuanyuan.evaluation.mc_eval`) on `exam_dir`, by default with
+    the official letter scoring (`scoring`: letter, cloze or blank).
 
     The checkpoint is loaded as saved, so bitsandbytes and GPTQ models are scored quantized; each run's
     `results.json` / `results.md` land in the folder the report gives it.
@@ -23,6 +24,7 @@ def ceval_scorer(exam_dir: str, split: str = "val", num_fewshot: int = 0) -> Exa
             data_dir=exam_dir,
             split=split,
             num_fewshot=num_fewshot,
+            scoring=scoring,
         )
         overall = run_mc_eval(config)["overall"]
         return {**overall, "results": str(Path(output_dir, "results.json"))}

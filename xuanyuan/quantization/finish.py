@@ -29,7 +29,11 @@ def finish_checkpoint(
     """Quality report (`quant_report.json/.md`) and model card (`README.md`) in `output_dir`; push if asked."""
     if hub.push_to_hub and not hub.hub_model_id:
         raise ValueError("push_to_hub needs hub_model_id (e.g. me/XuanYuan-Chat-4bit).")
-    scorer = ceval_scorer(report.exam_dir, report.exam_split, report.exam_num_fewshot) if report.exam_dir else None
+    scorer = (
+        ceval_scorer(report.exam_dir, report.exam_split, report.exam_num_fewshot, report.exam_scoring)
+        if report.exam_dir
+        else None
+    )
     result = quality_report(model_path, str(output_dir), report, method, scorer, device)
     write_report(result, output_dir)
     write_model_card(output_dir, result, base_model=model_path, command=command)

@@ -50,6 +50,7 @@ class ReportSettings:
     )
     exam_split: str = field(default="val", metadata={"help": "Exam split to score."})
     exam_num_fewshot: int = field(default=0, metadata={"help": "Dev examples before each exam question."})
+    exam_scoring: str = field(default="letter", metadata={"help": "Exam formulation: letter, cloze or blank."})
 
 
 def weights_bytes(folder: str | Path) -> int:
