@@ -47,14 +47,14 @@ def toy_config(**overrides) -> XuanYuanConfig:
 
 @dataclass
 class CountOutput:
-    values: torch.Tensor
+    token_scores: torch.Tensor
 
 
 class PreferredTokenCounter(nn.Module):
     """Reward model: the value at each position is how many preferred tokens the sequence holds so far."""
 
     def forward(self, input_ids, attention_mask, position_ids=None):
-        return CountOutput(values=((input_ids == PREFERRED) & attention_mask.bool()).float().cumsum(dim=1))
+        return CountOutput(token_scores=((input_ids == PREFERRED) & attention_mask.bool()).float().cumsum(dim=1))
 
 
 def make_trainer(output_dir, max_steps=2, save_steps=100, resume=None):
