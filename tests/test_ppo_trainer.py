@@ -1,6 +1,7 @@
 """The PPO loop on a toy task: tiny models over a 16-token vocabulary, and a reward model that
 counts one preferred token, so the expected direction of learning is known."""
 
+import copy
 import json
 import os
 import signal
@@ -11,13 +12,15 @@ from dataclasses import dataclass
 
 import pytest
 import torch
+from peft import LoraConfig, TaskType, get_peft_model
 from ppo_toy import RECIPE, save_toy_run_inputs, toy_config, toy_tokenizer
 from safetensors.torch import load_file
 from torch import nn
 
 from xuanyuan.modeling import XuanYuanForCausalLM, XuanYuanForSequenceClassification
 from xuanyuan.training.ppo import PPOConfig, PPOTrainer, latest_checkpoint
-from xuanyuan.training.ppo.rollout import response_action_mask, sequence_scores
+from xuanyuan.training.ppo.core import token_logprobs
+from xuanyuan.training.ppo.rollout import response_action_mask, response_logits, sequence_scores
 
 PREFERRED = 7  # token id the toy reward model likes
 
@@ -177,3 +180,29 @@ def test_missing_reference_needs_a_peft_actor(tmp_path):
     actor, critic = XuanYuanForCausalLM(toy_config()), XuanYuanForSequenceClassification(toy_config(num_labels=1))
     with pytest.raises(ValueError, match="reference"):
         PPOTrainer(config, actor, critic, PreferredTokenCounter(), toy_tokenizer(), [[1, 3]])
+
+
+def test_lora_actor_samples_with_its_adapters_and_is_the_reference_without(tmp_path):
+    """With a LoRA actor the reference is the actor with adapters disabled, for the reference pass only:
+    the recorded actor log-probs are those of the adapted model, the reference's those of the base model."""
+    torch.manual_seed(0)
+    base = XuanYuanForCausalLM(toy_config())
+    base_copy = copy.deepcopy(base)
+    actor = get_peft_model(base, LoraConfig(task_type=TaskType.CAUSAL_LM, r=4, target_modules="all-linear"))
+    with torch.no_grad():  # LoRA B starts at zero: move it so the adapted policy differs from the base one
+        for name, parameter in actor.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0.0, 0.5)
+    critic = XuanYuanForSequenceClassification(toy_config(num_labels=1))
+    config = PPOConfig(output_dir=str(tmp_path), use_cpu=True, rollout_batch_size=4, mini_batch_size=4)
+    prompts = [[1, 3 + i, 4 + i] for i in range(4)]
+    trainer = PPOTrainer(config, actor, critic, PreferredTokenCounter(), toy_tokenizer(), prompts)
+    rollout = trainer.make_rollout(0)
+    args = (rollout.input_ids, rollout.attention_mask, rollout.prompt_length)
+    actions, mask = rollout.input_ids[:, rollout.prompt_length :], rollout.action_mask
+    with torch.no_grad():
+        adapted = token_logprobs(response_logits(actor, *args), actions) * mask
+        plain = token_logprobs(response_logits(base_copy, *args), actions) * mask
+    assert not torch.allclose(adapted, plain, atol=1e-3)  # the check below can tell the two apart
+    torch.testing.assert_close(rollout.logprobs, adapted)
+    torch.testing.assert_close(rollout.ref_logprobs, plain)

@@ -57,10 +57,15 @@ def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)
 
 
+@contextlib.contextmanager
 def reference_model(actor: nn.Module, reference: nn.Module | None):
-    """A context giving the frozen reference: its own model, or (None) the LoRA actor with its adapters
-    disabled for just that long."""
-    return contextlib.nullcontext(reference) if reference is not None else actor.disable_adapter()
+    """The frozen reference: its own model, or (None) the LoRA actor with its adapters disabled for just
+    that long."""
+    if reference is not None:
+        yield reference
+        return
+    with actor.disable_adapter():
+        yield actor
 
 
 def response_logits(model: nn.Module, input_ids, attention_mask, prompt_length: int) -> torch.Tensor:
