@@ -30,14 +30,14 @@ def inputs(tmp_path_factory):
     return folder, save_toy_run_inputs(folder)
 
 
-def launch(inputs, config: str):
+def launch(inputs, config: str, *extra: str, name: str | None = None):
     folder, recipe_args = inputs
-    out = folder / config
+    out = folder / (name or config)
     if config == "ddp":
         command = torchrun(HELPER) + ["--use_cpu", "true"]
     else:
         command = accelerate_launch(config, HELPER) + ["--use_cpu", "false", "--ddp_backend", "gloo"]
-    command += [*recipe_args, *RUN, "--output_dir", str(out)]
+    command += [*recipe_args, *RUN, "--output_dir", str(out), *extra]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -69,8 +69,21 @@ def check_run(folder, out, zero_stage):
 
 
 @pytest.fixture(scope="module")
-def ddp(inputs):
-    return launch(inputs, "ddp")
+def runs(inputs):
+    """Each configuration launched once per module: `runs("zero3")` is the output folder."""
+    done = {}
+
+    def run(config: str):
+        if config not in done:
+            done[config] = launch(inputs, config)
+        return done[config]
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def ddp(runs):
+    return runs("ddp")
 
 
 def test_ddp_two_processes(inputs, ddp):
@@ -80,8 +93,8 @@ def test_ddp_two_processes(inputs, ddp):
 
 @needs_deepspeed
 @pytest.mark.parametrize("stage", [1, 2, 3])
-def test_deepspeed_zero_matches_ddp(inputs, ddp, stage):
-    out = launch(inputs, f"zero{stage}")
+def test_deepspeed_zero_matches_ddp(inputs, runs, ddp, stage):
+    out = runs(f"zero{stage}")
     shares = check_run(inputs[0], out, zero_stage=stage)
     if stage == 3:  # every model, frozen ones included, holds about half its weights on each of 2 processes
         assert all(0.4 < share < 0.6 for share in shares.values()), shares
@@ -90,3 +103,19 @@ def test_deepspeed_zero_matches_ddp(inputs, ddp, stage):
     first, reference = history(out)[0], history(ddp)[0]
     for key in STEP_ONE:
         assert first[key] == pytest.approx(reference[key], rel=1e-4, abs=1e-6), key
+
+
+@needs_deepspeed
+def test_zero3_resume_reproduces_the_uninterrupted_run(inputs, runs):
+    """Resume the ZeRO-3 run from its step-1 checkpoint (engines, both optimizers, RNG): step 2 and all
+    four final models equal those of the run that never stopped."""
+    straight = runs("zero3")
+    resumed = launch(inputs, "zero3", "--resume_from_checkpoint", str(straight / "checkpoint-1"), name="resumed")
+    assert [row["step"] for row in history(resumed)] == [2]
+    for key, value in history(resumed)[0].items():
+        if not key.startswith("time/"):
+            assert value == pytest.approx(history(straight)[1][key], rel=1e-5, abs=1e-7), key
+    for name in MODELS:
+        weights = load_file(resumed / "final_weights" / f"{name}.safetensors")
+        for key, tensor in load_file(straight / "final_weights" / f"{name}.safetensors").items():
+            torch.testing.assert_close(weights[key], tensor, rtol=1e-5, atol=1e-6)
