@@ -16,6 +16,8 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 import xuanyuan  # noqa: F401  (registers the XuanYuan classes with the Auto* factories)
+from xuanyuan.training.ppo import PPOConfig
+from xuanyuan.training.ppo.distributed import make_accelerator
 
 HELPER = ROOT / "tests" / "ppo_launch_helper.py"
 RUN = ["--rollout_batch_size", "4", "--mini_batch_size", "2", "--max_new_tokens", "4", "--system_prompt", ""]
@@ -119,3 +121,10 @@ def test_zero3_resume_reproduces_the_uninterrupted_run(inputs, runs):
         weights = load_file(resumed / "final_weights" / f"{name}.safetensors")
         for key, tensor in load_file(straight / "final_weights" / f"{name}.safetensors").items():
             torch.testing.assert_close(weights[key], tensor, rtol=1e-5, atol=1e-6)
+
+
+def test_deepspeed_launch_with_use_cpu_is_refused(monkeypatch, tmp_path):
+    """accelerate drops DeepSpeed silently when asked for the CPU; the trainer says so instead."""
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    with pytest.raises(ValueError, match="--use_cpu false --ddp_backend gloo"):
+        make_accelerator(PPOConfig(output_dir=str(tmp_path), use_cpu=True))
