@@ -1,6 +1,7 @@
 """RLHF with PPO (XuanYuan-6B report, after DeepSpeed-Chat) on the project's own trainer.
 
     accelerate launch recipes/ppo.py --config recipes/tiny/ppo.yaml [--max_steps 10 --kl_coef 0.1 ...]
+    accelerate launch --config_file accelerate_configs/zero3.yaml recipes/ppo.py --config recipes/xuanyuan-6b/ppo.yaml
 
 Actor and reference load from the SFT model; critic and reward model from the trained reward model.
 `--use_peft` trains LoRA adapters on actor and critic (the reference is then the actor with adapters
@@ -23,6 +24,7 @@ import xuanyuan  # noqa: F401  (registers the XuanYuan classes with the Auto* fa
 from xuanyuan.tokenization import XUANYUAN_SYSTEM_PROMPT
 from xuanyuan.training.ppo import PPOConfig, PPOTrainer
 from xuanyuan.training.ppo.data import load_prompts, load_ptx_texts, mix_by_source, tokenize_prompts
+from xuanyuan.training.ppo.distributed import make_accelerator, zero_stage
 
 
 @dataclass
@@ -48,9 +50,11 @@ def lora(model_args: ModelConfig, task_type: TaskType) -> LoraConfig:
     )
 
 
-def main(script_args: PPOScriptArguments, config: PPOConfig, model_args: ModelConfig) -> dict:
+def main(script_args: PPOScriptArguments, config: PPOConfig, model_args: ModelConfig, on_trained=None) -> dict:
+    """`on_trained(trainer)`, if given, runs after training and before saving (tests inspect the models)."""
     if not (script_args.sft_model and script_args.reward_model and script_args.prompt_files):
         raise SystemExit("ppo.py needs --sft_model, --reward_model and --prompt_files")
+    accelerator = make_accelerator(config)  # first: under ZeRO-3 the models below then load partitioned
     tokenizer = AutoTokenizer.from_pretrained(script_args.sft_model)
     actor = AutoModelForCausalLM.from_pretrained(script_args.sft_model)
     critic = AutoModelForSequenceClassification.from_pretrained(script_args.reward_model, num_labels=1)
@@ -77,13 +81,20 @@ def main(script_args: PPOScriptArguments, config: PPOConfig, model_args: ModelCo
         reference=reference,
         ptx_texts=ptx,
         generation_config=GenerationConfig.from_pretrained(script_args.sft_model),
+        accelerator=accelerator,
     )
     history = trainer.train()
+    if on_trained is not None:
+        on_trained(trainer)
     trainer.save_actor(config.output_dir)
-    summary = summarise(history, len(prompt_ids), too_long) | {"world_size": trainer.accelerator.num_processes}
+    summary = summarise(history, len(prompt_ids), too_long) | {
+        "world_size": accelerator.num_processes,
+        "zero_stage": zero_stage(accelerator),
+    }
     if trainer.accelerator.is_main_process:
         Path(config.output_dir, "ppo_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
         print(json.dumps(summary, indent=2))
+    accelerator.end_training()  # closes the process group, so no process exits while another still talks to it
     return summary
 
 

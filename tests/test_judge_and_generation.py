@@ -103,7 +103,7 @@ def test_reward_model_judge_follows_the_rewards(tokenizer):
     def reward(prompt, answer):  # one unpadded sequence: its last position is the EOS
         ids = encode_conversation(tokenizer, [*prompt, {"role": "assistant", "content": answer}])
         with torch.no_grad():
-            return model(input_ids=torch.tensor([ids])).values[0, -1].item()
+            return model(input_ids=torch.tensor([ids])).token_scores[0, -1].item()
 
     expected = [
         "good" if reward(p, a) > reward(p, b) else "bad" for p, a, b in zip(PROMPTS, answers, baseline, strict=True)

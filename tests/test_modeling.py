@@ -168,11 +168,11 @@ def test_value_head_pools_last_real_token_and_matches_unpadded_runs():
             input_ids[row, span], attention_mask[row, span] = seq, 1
         position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
         out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids)
-        assert out.values.shape == (len(lengths), width) and out.logits.shape == (len(lengths), 1)
+        assert out.token_scores.shape == (len(lengths), width) and out.logits.shape == (len(lengths), 1)
         for row, seq in enumerate(sequences):
-            alone = model(input_ids=seq[None]).values[0]
+            alone = model(input_ids=seq[None]).token_scores[0]
             span = slice(0, len(seq)) if side == "right" else slice(width - len(seq), width)
-            torch.testing.assert_close(out.values[row, span], alone, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(out.token_scores[row, span], alone, atol=1e-5, rtol=1e-5)
             torch.testing.assert_close(out.logits[row, 0], alone[-1], atol=1e-5, rtol=1e-5)
 
 
@@ -180,13 +180,13 @@ def test_value_head_pools_by_pad_id_without_attention_mask():
     model = XuanYuanForSequenceClassification(small_config(num_labels=1)).eval()
     input_ids = torch.tensor([[5, 6, 7, 0, 0], [5, 6, 7, 8, 9]])
     out = model(input_ids=input_ids)
-    assert torch.equal(out.logits[:, 0], out.values[[0, 1], [2, 4]])
+    assert torch.equal(out.logits[:, 0], out.token_scores[[0, 1], [2, 4]])
 
 
 def test_value_head_pools_last_position_without_mask_or_pad_id():
     model = XuanYuanForSequenceClassification(small_config(num_labels=1, pad_token_id=None)).eval()
     out = model(input_ids=torch.tensor([[5, 6, 7, 0, 0]]))
-    assert torch.equal(out.logits[:, 0], out.values[:, -1])
+    assert torch.equal(out.logits[:, 0], out.token_scores[:, -1])
 
 
 def test_value_head_trains_with_labels_and_peft():
@@ -197,7 +197,7 @@ def test_value_head_trains_with_labels_and_peft():
     input_ids = torch.randint(3, 320, (2, 6))
     out = model(input_ids=input_ids, labels=torch.tensor([0.5, -0.5]))
     out.loss.backward()
-    assert out.values.shape == (2, 6)
+    assert out.token_scores.shape == (2, 6)
     lora_grads = [p.grad for n, p in model.named_parameters() if "lora_" in n and p.requires_grad]
     assert lora_grads and all(g is not None for g in lora_grads)
 

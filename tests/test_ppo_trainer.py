@@ -1,6 +1,7 @@
 """The PPO loop on a toy task: tiny models over a 16-token vocabulary, and a reward model that
 counts one preferred token, so the expected direction of learning is known."""
 
+import copy
 import json
 import os
 import signal
@@ -8,53 +9,32 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import torch
+from peft import LoraConfig, TaskType, get_peft_model
+from ppo_toy import RECIPE, save_toy_run_inputs, toy_config, toy_tokenizer
 from safetensors.torch import load_file
-from tokenizers import Tokenizer, models, pre_tokenizers
 from torch import nn
-from transformers import PreTrainedTokenizerFast
 
-from xuanyuan.modeling import XuanYuanConfig, XuanYuanForCausalLM, XuanYuanForSequenceClassification
+from xuanyuan.modeling import XuanYuanForCausalLM, XuanYuanForSequenceClassification
 from xuanyuan.training.ppo import PPOConfig, PPOTrainer, latest_checkpoint
-from xuanyuan.training.ppo.rollout import response_action_mask, sequence_scores
+from xuanyuan.training.ppo.core import token_logprobs
+from xuanyuan.training.ppo.rollout import response_action_mask, response_logits, sequence_scores
 
-VOCAB = ["<pad>", "<s>", "</s>"] + [f"t{i}" for i in range(13)]
 PREFERRED = 7  # token id the toy reward model likes
-
-
-def toy_tokenizer() -> PreTrainedTokenizerFast:
-    backend = Tokenizer(models.WordLevel({token: i for i, token in enumerate(VOCAB)}, unk_token="t0"))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", bos_token="<s>", eos_token="</s>")
-    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
-    return tokenizer
-
-
-def toy_config(**overrides) -> XuanYuanConfig:
-    return XuanYuanConfig(
-        vocab_size=len(VOCAB),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        max_position_embeddings=64,
-        **overrides,
-    )
 
 
 @dataclass
 class CountOutput:
-    values: torch.Tensor
+    token_scores: torch.Tensor
 
 
 class PreferredTokenCounter(nn.Module):
     """Reward model: the value at each position is how many preferred tokens the sequence holds so far."""
 
     def forward(self, input_ids, attention_mask, position_ids=None):
-        return CountOutput(values=((input_ids == PREFERRED) & attention_mask.bool()).float().cumsum(dim=1))
+        return CountOutput(token_scores=((input_ids == PREFERRED) & attention_mask.bool()).float().cumsum(dim=1))
 
 
 def make_trainer(output_dir, max_steps=2, save_steps=100, resume=None):
@@ -136,32 +116,9 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
         torch.testing.assert_close(resumed.actor.state_dict()[name], value)
 
 
-def save_toy_run_inputs(folder):
-    """SFT model, reward model and prompts on disk, as recipes/ppo.py reads them."""
-    torch.manual_seed(0)
-    XuanYuanForCausalLM(toy_config(pad_token_id=0, eos_token_id=2)).save_pretrained(folder / "sft")
-    toy_tokenizer().save_pretrained(folder / "sft")
-    XuanYuanForSequenceClassification(toy_config(num_labels=1, pad_token_id=0)).save_pretrained(folder / "rm")
-    prompts = folder / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps({"prompt": f"t{i} t{i + 1}"}) + "\n" for i in range(8)), encoding="utf-8")
-    return ["--sft_model", str(folder / "sft"), "--reward_model", str(folder / "rm"), "--prompt_files", str(prompts)]
-
-
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "ppo.py"
 ENVIRONMENT = {**os.environ, "PYTHONPATH": str(RECIPE.parents[1]), "OMP_NUM_THREADS": "1"}
 SMALL_RUN = ["--use_cpu", "true", "--rollout_batch_size", "2", "--mini_batch_size", "2", "--max_new_tokens", "3"]
 SMALL_RUN += ["--system_prompt", "", "--actor_learning_rate", "1e-3", "--critic_learning_rate", "1e-3"]
-
-
-def test_recipe_runs_two_process_ddp_on_cpu(tmp_path):
-    """recipes/ppo.py under torchrun with 2 CPU processes (gloo): a real 2-process world, both models saved."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(RECIPE)]
-    command += save_toy_run_inputs(tmp_path) + SMALL_RUN + ["--output_dir", str(tmp_path / "out"), "--max_steps", "1"]
-    result = subprocess.run(command, capture_output=True, text=True, env=ENVIRONMENT, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    summary = json.loads((tmp_path / "out" / "ppo_summary.json").read_text())
-    assert summary["world_size"] == 2 and summary["steps"] == 1
-    assert (tmp_path / "out" / "model.safetensors").exists()
 
 
 def test_recipe_resumes_after_sigkill_as_if_never_stopped(tmp_path):
@@ -223,3 +180,29 @@ def test_missing_reference_needs_a_peft_actor(tmp_path):
     actor, critic = XuanYuanForCausalLM(toy_config()), XuanYuanForSequenceClassification(toy_config(num_labels=1))
     with pytest.raises(ValueError, match="reference"):
         PPOTrainer(config, actor, critic, PreferredTokenCounter(), toy_tokenizer(), [[1, 3]])
+
+
+def test_lora_actor_samples_with_its_adapters_and_is_the_reference_without(tmp_path):
+    """With a LoRA actor the reference is the actor with adapters disabled, for the reference pass only:
+    the recorded actor log-probs are those of the adapted model, the reference's those of the base model."""
+    torch.manual_seed(0)
+    base = XuanYuanForCausalLM(toy_config())
+    base_copy = copy.deepcopy(base)
+    actor = get_peft_model(base, LoraConfig(task_type=TaskType.CAUSAL_LM, r=4, target_modules="all-linear"))
+    with torch.no_grad():  # LoRA B starts at zero: move it so the adapted policy differs from the base one
+        for name, parameter in actor.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0.0, 0.5)
+    critic = XuanYuanForSequenceClassification(toy_config(num_labels=1))
+    config = PPOConfig(output_dir=str(tmp_path), use_cpu=True, rollout_batch_size=4, mini_batch_size=4)
+    prompts = [[1, 3 + i, 4 + i] for i in range(4)]
+    trainer = PPOTrainer(config, actor, critic, PreferredTokenCounter(), toy_tokenizer(), prompts)
+    rollout = trainer.make_rollout(0)
+    args = (rollout.input_ids, rollout.attention_mask, rollout.prompt_length)
+    actions, mask = rollout.input_ids[:, rollout.prompt_length :], rollout.action_mask
+    with torch.no_grad():
+        adapted = token_logprobs(response_logits(actor, *args), actions) * mask
+        plain = token_logprobs(response_logits(base_copy, *args), actions) * mask
+    assert not torch.allclose(adapted, plain, atol=1e-3)  # the check below can tell the two apart
+    torch.testing.assert_close(rollout.logprobs, adapted)
+    torch.testing.assert_close(rollout.ref_logprobs, plain)

@@ -1,35 +1,21 @@
-"""Two-process CPU runs of recipes/pretrain.py through accelerate: DDP, FSDP and DeepSpeed ZeRO-1/2/3.
+"""Two-process CPU runs of recipes/pretrain.py through accelerate: DDP, FSDP and DeepSpeed ZeRO-1/2/3
+(how, and why not `--cpu`: see distributed_launch.py)."""
 
-`accelerate launch --cpu --num_processes 2` silently runs one process, so DDP goes through the
-multi-GPU (and FSDP) config with ACCELERATE_USE_CPU=true, DeepSpeed through the gloo backend, and every test
-checks the world size the recipe saw.
-"""
-
-import importlib.util
 import json
 import os
-import socket
 import subprocess
-import sys
 
 import pytest
 import torch
+from distributed_launch import accelerate_launch, needs_deepspeed
 from pretrain_setup import ROOT, recipe_args, write_corpus, write_model
 from safetensors.torch import load_file
-
-needs_deepspeed = pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None, reason="deepspeed not installed")
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     folder = tmp_path_factory.mktemp("distributed")
     return write_model(folder / "model"), write_corpus(folder / "corpus.jsonl"), folder
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def launch(setup, config: str) -> tuple[dict, object]:
@@ -41,12 +27,7 @@ def launch(setup, config: str) -> tuple[dict, object]:
         env["ACCELERATE_USE_CPU"] = "true"
     else:
         extra += ["--ddp_backend", "gloo", "--use_cpu", "false"]
-    command = [
-        sys.executable, "-m", "accelerate.commands.launch",
-        "--config_file", str(ROOT / f"accelerate_configs/{config}.yaml"),
-        "--num_processes", "2", "--mixed_precision", "no", "--main_process_port", str(free_port()),
-        str(ROOT / "recipes/pretrain.py"), *recipe_args(model, corpus, out, *extra),
-    ]  # fmt: skip
+    command = accelerate_launch(config, ROOT / "recipes/pretrain.py") + recipe_args(model, corpus, out, *extra)
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return json.loads((out / "pretrain_metrics.json").read_text()), out

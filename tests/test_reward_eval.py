@@ -126,7 +126,7 @@ def test_eval_reward_end_to_end_matches_per_example_forward(tmp_path):
                 messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
                 ids = encode_conversation(tokenizer, messages)
                 assert ids[-1] == tokenizer.eos_token_id
-                values = model(input_ids=torch.tensor([ids])).values  # unpadded: the EOS is the last position
+                values = model(input_ids=torch.tensor([ids])).token_scores  # unpadded: the EOS is the last position
                 rewards.append(values[0, -1].item())
             assert (row["chosen"], row["rejected"]) == pytest.approx(rewards, abs=1e-5)
             expected_margins.append(rewards[0] - rewards[1])

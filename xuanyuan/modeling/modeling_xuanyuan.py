@@ -5,8 +5,9 @@ transformers' Llama layer: sdpa / flash attention, KV cache, `generate`, gradien
 PEFT and DeepSpeed all work unchanged, and Llama checkpoints load with identical logits.
 What XuanYuan adds over Llama:
 - `XuanYuanConfig` (`model_type="xuanyuan"`, XuanYuan-6B defaults and named size presets);
-- `XuanYuanForSequenceClassification` returns, besides the pooled score, the per-token `values`
-  that the token-level reward loss and the PPO critic need;
+- `XuanYuanForSequenceClassification` returns, besides the pooled score, the per-token `token_scores`
+  that the token-level reward loss and the PPO critic need (not `values`: a ModelOutput is a dict, and a
+  field of that name hides `dict.values()`, which DeepSpeed's engine calls on every output);
 - checkpoints carry `auto_map` and this file, so they load with `trust_remote_code=True` anywhere.
 
 Like the config, this file is copied beside saved checkpoints: it imports only torch, transformers
@@ -49,10 +50,10 @@ class XuanYuanForCausalLM(XuanYuanPreTrainedModel, LlamaForCausalLM):
 @dataclass
 class XuanYuanSequenceClassifierOutput(SequenceClassifierOutputWithPast):
     """`logits`: the score pooled at each sequence's last real token, shape (batch, num_labels).
-    `values`: the score head applied to every position, shape (batch, seq_len) when num_labels == 1,
+    `token_scores`: the score head applied to every position, shape (batch, seq_len) when num_labels == 1,
     else (batch, seq_len, num_labels)."""
 
-    values: torch.FloatTensor | None = None
+    token_scores: torch.FloatTensor | None = None
 
 
 class XuanYuanForSequenceClassification(XuanYuanPreTrainedModel):
@@ -98,11 +99,10 @@ class XuanYuanForSequenceClassification(XuanYuanPreTrainedModel):
         loss = None
         if labels is not None:
             loss = self.loss_function(logits=token_scores, labels=labels, pooled_logits=pooled, config=self.config)
-        values = token_scores.squeeze(-1) if self.num_labels == 1 else token_scores
         return XuanYuanSequenceClassifierOutput(
             loss=loss,
             logits=pooled,
-            values=values,
+            token_scores=token_scores.squeeze(-1) if self.num_labels == 1 else token_scores,
             past_key_values=outputs.past_key_values,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,

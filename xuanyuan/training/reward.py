@@ -11,7 +11,7 @@ meaningful per-token values. Both losses are here (`reward_loss`), with an optio
 
 `XuanYuanRewardTrainer` changes only `compute_loss`: TRL's pools the score at the last token, which
 discards the per-token values this loss needs. `XuanYuanForSequenceClassification` returns them as
-`values`; any other sequence-classification model (and PEFT wrappers of it) gives them through a forward
+`token_scores`; any other sequence-classification model (and PEFT wrappers of it) gives them through a forward
 hook on its `score` head.
 """
 
@@ -140,16 +140,16 @@ def _capture_score_outputs(model: torch.nn.Module):
 
 
 def token_values(model: torch.nn.Module, inputs: dict) -> tuple[torch.Tensor, object]:
-    """Per-token scalar values (B, T) and the model outputs: `values` when the model returns them
+    """Per-token scalar values (B, T) and the model outputs: `token_scores` when the model returns them
     (XuanYuanForSequenceClassification, also under PEFT), else captured from the `score` head.
     Shared by the reward trainer and the PPO critic/reward model (also through DDP/DeepSpeed wrappers)."""
     with _capture_score_outputs(model) as captured:
         outputs = model(**inputs)
-    values = getattr(outputs, "values", None)  # a ModelOutput without the field returns its dict.values
+    values = getattr(outputs, "token_scores", None)
     if isinstance(values, torch.Tensor):
         return values, outputs
     if not captured:
-        raise ValueError(f"{type(model).__name__} returns no per-token `values` and has no `score` head")
+        raise ValueError(f"{type(model).__name__} returns no per-token `token_scores` and has no `score` head")
     return captured[-1].squeeze(-1), outputs
 
 

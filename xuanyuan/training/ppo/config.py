@@ -42,6 +42,10 @@ class PPOConfig:
     seed: int = 42
     bf16: bool = False
     use_cpu: bool = False
+    ddp_backend: str | None = field(
+        default=None,
+        metadata={"help": "Process-group backend; 'gloo' runs DDP or DeepSpeed on CPU (with use_cpu false)."},
+    )
     resume_from_checkpoint: str | None = field(
         default=None, metadata={"help": "A checkpoint-N folder, or 'latest' for the newest in output_dir."}
     )

@@ -7,6 +7,7 @@ Log-probs are recomputed by a forward pass (not taken from generation scores), a
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, fields
 
 import torch
@@ -56,6 +57,17 @@ def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)
 
 
+@contextlib.contextmanager
+def reference_model(actor: nn.Module, reference: nn.Module | None):
+    """The frozen reference: its own model, or (None) the LoRA actor with its adapters disabled for just
+    that long."""
+    if reference is not None:
+        yield reference
+        return
+    with actor.disable_adapter():
+        yield actor
+
+
 def response_logits(model: nn.Module, input_ids, attention_mask, prompt_length: int) -> torch.Tensor:
     """The causal LM's logits at the positions that predict each response token, (B, R, V)."""
     logits = model(
@@ -80,7 +92,7 @@ def sequence_scores(reward_model: nn.Module, input_ids, attention_mask) -> torch
 @torch.no_grad()
 def collect_rollout(
     actor: nn.Module,
-    reference: nn.Module,
+    reference: nn.Module | None,
     critic: nn.Module,
     reward_model: nn.Module,
     prompt_ids: torch.Tensor,
@@ -95,7 +107,8 @@ def collect_rollout(
     lam: float,
     missing_eos_penalty: float | None = None,
 ) -> Rollout:
-    """Sample one response per (left-padded) prompt and compute everything PPO needs from it."""
+    """Sample one response per (left-padded) prompt and compute everything PPO needs from it.
+    `reference=None`: the actor is a LoRA model and its adapters disabled are the reference."""
     sequences = actor.generate(
         input_ids=prompt_ids,
         attention_mask=prompt_mask,
@@ -112,7 +125,8 @@ def collect_rollout(
     actions = input_ids[:, prompt_length:]
 
     logprobs = token_logprobs(response_logits(actor, input_ids, attention_mask, prompt_length), actions)
-    ref_logprobs = token_logprobs(response_logits(reference, input_ids, attention_mask, prompt_length), actions)
+    with reference_model(actor, reference) as frozen:
+        ref_logprobs = token_logprobs(response_logits(frozen, input_ids, attention_mask, prompt_length), actions)
     values = token_values(critic, input_ids, attention_mask)[:, prompt_length - 1 : -1].float()
     scores = sequence_scores(reward_model, input_ids, attention_mask).float()
     if missing_eos_penalty is not None:

@@ -4,12 +4,12 @@ lives in `core.py`, experience collection in `rollout.py`, the guard and plots i
 Four models (XuanYuan-6B report, after DeepSpeed-Chat): the actor and the frozen reference start from
 the SFT model; the critic and the frozen reward model from the trained reward model. Actor and critic
 have separate optimizers and learning rates. With a LoRA actor the reference is the actor with its
-adapters disabled (pass `reference=None`).
+adapters disabled (pass `reference=None`). How the models are wrapped (DDP, DeepSpeed ZeRO 1-3) lives in
+`distributed.py`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from pathlib import Path
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
+from . import distributed
 from .config import PPOConfig
 from .core import entropy_from_logits, masked_mean, masked_whiten, policy_loss, token_logprobs, value_loss
 from .monitoring import plot_metrics, reward_hacking_warnings
@@ -73,9 +74,13 @@ class PPOTrainer:
         reference=None,
         ptx_texts: list[list[int]] | None = None,
         generation_config=None,
+        accelerator: Accelerator | None = None,
     ):
+        """`accelerator`: from `distributed.make_accelerator(config)`, made before loading the models so
+        that ZeRO-3 loads them partitioned; made here when not given."""
         self.config = config
-        self.accelerator = Accelerator(cpu=config.use_cpu, mixed_precision="bf16" if config.bf16 else "no")
+        self.accelerator = accelerator or distributed.make_accelerator(config)
+        distributed.check_supported(self.accelerator, actor, critic)
         set_seed(config.seed)
         self.tokenizer = tokenizer
         self.pad_token_id, self.eos_token_id = tokenizer.pad_token_id, tokenizer.eos_token_id
@@ -99,12 +104,11 @@ class PPOTrainer:
             lr=config.critic_learning_rate,
             weight_decay=config.weight_decay,
         )
-        self.actor, self.actor_optimizer, self.critic, self.critic_optimizer = self.accelerator.prepare(
-            actor, actor_optimizer, critic, critic_optimizer
+        self.actor, self.actor_optimizer, self.critic, self.critic_optimizer = distributed.prepare_trained(
+            self.accelerator, actor, actor_optimizer, critic, critic_optimizer
         )
-        device = self.accelerator.device
-        self.reference = reference.to(device).eval().requires_grad_(False) if reference is not None else None
-        self.reward_model = reward_model.to(device).eval().requires_grad_(False)
+        self.reference = distributed.prepare_frozen(self.accelerator, reference) if reference is not None else None
+        self.reward_model = distributed.prepare_frozen(self.accelerator, reward_model)
 
         self.generation_kwargs = self._generation_kwargs(generation_config)
         world = self.accelerator.num_processes
@@ -128,29 +132,18 @@ class PPOTrainer:
                 kwargs[name] = value
         return kwargs
 
-    @contextlib.contextmanager
-    def _reference_model(self):
-        """The frozen reference: its own model, or the LoRA actor with adapters disabled."""
-        if self.reference is not None:
-            yield self.reference
-            return
-        actor = self.accelerator.unwrap_model(self.actor)
-        with actor.disable_adapter():
-            yield actor
-
     # ---------------------------------------------------------------- one PPO step
     def make_rollout(self, step: int) -> Rollout:
         prompt_ids, prompt_mask = left_pad(
             [self.prompts[i] for i in self.prompt_schedule.indices(step)], self.pad_token_id
         )
         device = self.accelerator.device
-        actor = self.accelerator.unwrap_model(self.actor)
-        actor.eval()
+        self.actor.eval()
         self.critic.eval()
-        with self._reference_model() as reference:
+        with distributed.generation_model(self.accelerator, self.actor) as actor:
             rollout = collect_rollout(
                 actor,
-                reference,
+                self.reference,
                 self.critic,
                 self.reward_model,
                 prompt_ids.to(device),
@@ -203,19 +196,17 @@ class PPOTrainer:
         if self.config.ptx_coef > 0:
             ptx = self.ptx_loss(step)
             total_actor_loss = actor_loss + self.config.ptx_coef * ptx
-        self.accelerator.backward(total_actor_loss)
-        self.accelerator.clip_grad_norm_(self.actor.parameters(), self.config.max_grad_norm)
-        self.actor_optimizer.step()
-        self.actor_optimizer.zero_grad()
+        distributed.backward_and_step(
+            self.accelerator, self.actor, self.actor_optimizer, total_actor_loss, self.config.max_grad_norm
+        )
 
         values = token_values(self.critic, mini.input_ids, mini.attention_mask)[:, mini.prompt_length - 1 : -1]
         critic_loss, value_stats = value_loss(
             values, mini.values, mini.returns, mini.action_mask, self.config.value_clip
         )
-        self.accelerator.backward(critic_loss)
-        self.accelerator.clip_grad_norm_(self.critic.parameters(), self.config.max_grad_norm)
-        self.critic_optimizer.step()
-        self.critic_optimizer.zero_grad()
+        distributed.backward_and_step(
+            self.accelerator, self.critic, self.critic_optimizer, critic_loss, self.config.max_grad_norm
+        )
         stats = {
             "loss/actor": actor_loss.item(),
             "loss/critic": critic_loss.item(),
@@ -292,8 +283,8 @@ class PPOTrainer:
         checkpoint = self.output_dir / f"checkpoint-{self.step}"
         self.accelerator.wait_for_everyone()
         self.accelerator.save_state(str(checkpoint / "state"))
+        distributed.save_model(self.accelerator, self.actor, checkpoint / "actor")
         if self.accelerator.is_main_process:
-            self.accelerator.unwrap_model(self.actor).save_pretrained(checkpoint / "actor")
             self.tokenizer.save_pretrained(checkpoint / "actor")
             state = {"step": self.step, "history": self.history}
             (checkpoint / STATE_FILE).write_text(json.dumps(state, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -309,12 +300,10 @@ class PPOTrainer:
         self.step, self.history = state["step"], state["history"]
 
     def save_actor(self, path: str | Path) -> None:
+        """The actor as a `from_pretrained` folder (LoRA adapters merged). Call it on every process."""
         self.accelerator.wait_for_everyone()
+        distributed.save_model(self.accelerator, self.actor, path, merge_adapters=True)
         if self.accelerator.is_main_process:
-            actor = self.accelerator.unwrap_model(self.actor)
-            if hasattr(actor, "merge_and_unload"):
-                actor = actor.merge_and_unload()
-            actor.save_pretrained(path)
             self.tokenizer.save_pretrained(path)
 
 
