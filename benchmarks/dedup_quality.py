@@ -94,6 +94,9 @@ def main() -> None:
         "datatrove dedup, verify=signature (1 worker)": lambda: run_pipeline(
             input_file, root / "sig", DedupConfig(verify_pairs="signature"), 1, False
         ),
+        "datatrove dedup, verify=signature, 64 bands x 8 rows (6B config) (1 worker)": lambda: run_pipeline(
+            input_file, root / "sig512", DedupConfig(verify_pairs="signature", num_bands=64, rows_per_band=8), 1, False
+        ),
         "datatrove dedup, verify=exact (1 worker)": lambda: run_pipeline(input_file, root / "ex1", config, 1, False),
         "datatrove dedup, verify=exact (2 workers)": lambda: run_pipeline(input_file, root / "ex2", config, 2, False),
     }

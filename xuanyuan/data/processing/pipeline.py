@@ -35,6 +35,7 @@ from xuanyuan.data.processing.rules import KeywordFilter, LineFilter, MinLengthF
 from xuanyuan.data.processing.sampling import DomainSampler, SamplingConfig
 from xuanyuan.data.processing.stats import StatsReport
 from xuanyuan.data.processing.writers import AsideWriter, TaskShardReader, intermediate_writer, output_writer
+from xuanyuan.utils.extras import require
 
 
 def _section(value: str | dict | None, name: str) -> dict:
@@ -214,7 +215,11 @@ class DataPipeline:
         if self.run.executor == "slurm":
             from datatrove.executor.slurm import SlurmPipelineExecutor
 
-            options = {"job_name": f"xuanyuan_data_{name}", **self.run.slurm}
+            options = {
+                "job_name": f"xuanyuan_data_{name}",
+                "slurm_logs_folder": str(self.out / "logs" / name / "slurm"),
+                **self.run.slurm,
+            }
             return SlurmPipelineExecutor(
                 pipeline,
                 tasks=tasks,
@@ -259,9 +264,16 @@ class DataPipeline:
         saved.write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
     def launch(self) -> dict | None:
-        """Run (local) or submit (slurm/ray) every executor; returns the report when it ran locally."""
+        """Run (local, ray) or submit (slurm) every executor; returns the report when it ran here.
+
+        Ray: joins the Ray instance already initialised in this process, else `ray.init()` (which connects to
+        the cluster named by `RAY_ADDRESS`, or starts a local instance)."""
         paths = resolve_inputs(self.run.input)
         self.prepare_output_dir()
+        if self.run.executor == "ray":
+            ray = require("ray")
+            if not ray.is_initialized():
+                ray.init()
         jobs, _ = self.executors(paths)
         executor = None
         for name, pipeline, tasks in jobs:
