@@ -51,15 +51,10 @@ def main(run, normalize, rules, dedup, sampling, check) -> dict | None:
     return report
 
 
+def make_parser() -> TrlParser:
+    sections = [ProcessDataConfig, NormalizeConfig, RuleFilterConfig, DedupConfig, SamplingConfig, PlantedCheck]
+    return TrlParser(dataclass_types=sections)
+
+
 if __name__ == "__main__":
-    parser = TrlParser(
-        dataclass_types=[
-            ProcessDataConfig,
-            NormalizeConfig,
-            RuleFilterConfig,
-            DedupConfig,
-            SamplingConfig,
-            PlantedCheck,
-        ]
-    )
-    main(*parser.parse_args_and_config())
+    main(*make_parser().parse_args_and_config())

@@ -28,8 +28,7 @@ from xuanyuan.data.processing.lm_tokens import lm_sentences
 from xuanyuan.data.processing.perplexity import (
     KenLMScorer,
     read_reference,
-    reference_statistics,
-    score_documents,
+    reference_thresholds,
     write_thresholds,
 )
 
@@ -95,8 +94,7 @@ def main(config: TrainKenLMConfig) -> dict:
             "tokens": sum(s.count(" ") + 1 for s in sentences),
         }
 
-    perplexities = score_documents(KenLMScorer(output, languages), threshold_documents)
-    languages_stats = reference_statistics(perplexities, config.percentiles)
+    languages_stats = reference_thresholds(KenLMScorer(output, languages), threshold_documents, config.percentiles)
     for lang, stats in languages_stats.items():
         stats["training"] = training_stats[lang]
         stats["threshold_source"] = "threshold_data" if lang in target_languages else "reference held-out share"

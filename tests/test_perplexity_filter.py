@@ -251,3 +251,67 @@ def test_hf_backend_keeps_fluent_text_and_drops_shuffled_characters(tiny_trained
     assert [d.id for d in block.run(iter(docs))] == ["fluent"]
     assert docs[1].metadata["perplexity"] > 3 * max(fluent)
     assert math.isclose(docs[0].metadata["perplexity"], fluent[0], rel_tol=1e-3)
+
+
+def test_hf_thresholds_recipe_writes_the_percentiles_that_make_the_filter_drop_noise(tiny_trained_lm, tmp_path):
+    """recipes/perplexity_thresholds.py on a clean reference (the fluent sentences and documents made of them);
+    the hf filter with its thresholds keeps new documents of fluent sentences and drops the embedded corpus's
+    planted noise kinds."""
+    path, texts = tiny_trained_lm
+    (zh_a, zh_b), en = texts[:2], texts[2]
+    zh_docs = (zh_a, zh_b, f"{zh_a}\n{zh_b}", f"{zh_b}\n{zh_a}", f"{zh_a}\n{zh_b}\n{zh_b}", f"{zh_b}\n{zh_a}\n{zh_a}")
+    reference = [{"text": t, "lang": "zh"} for t in zh_docs]
+    reference += [{"text": t, "lang": "en"} for t in (en, f"{en}\n{en}", f"{en}\n{en}\n{en}\n{en}")]
+    (tmp_path / "reference.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in reference), encoding="utf-8"
+    )
+    recipe = load_recipe("perplexity_thresholds")
+    config = recipe.PerplexityThresholdsConfig(
+        hf_model=str(path), reference=[str(tmp_path / "reference.jsonl")], output_dir=str(tmp_path / "hf"),
+        percentiles=[50, 100], max_length=256,
+    )  # fmt: skip
+    recipe.main(config)
+
+    payload = json.loads((tmp_path / "hf" / "thresholds.json").read_text(encoding="utf-8"))
+    assert payload["backend"] == "hf" and payload["max_length"] == 256 and payload["hf_model"] == str(path)
+    from xuanyuan import XuanYuanForCausalLM
+    from xuanyuan.tokenization import load_tokenizer
+
+    model, tokenizer = XuanYuanForCausalLM.from_pretrained(path).eval(), load_tokenizer(path)
+    for lang in ("zh", "en"):
+        perplexities = []
+        for record in (r for r in reference if r["lang"] == lang):  # exp(mean NLL of <s> text </s>), from the loss
+            ids = torch.tensor([tokenizer(record["text"])["input_ids"] + [tokenizer.eos_token_id]])
+            with torch.no_grad():
+                perplexities.append(math.exp(model(input_ids=ids, labels=ids).loss.item()))
+        stats = payload["languages"][lang]
+        assert stats["documents"] == len(perplexities)
+        assert stats["percentiles"]["100"] == pytest.approx(max(perplexities), rel=1e-4)
+        assert stats["percentiles"]["50"] == pytest.approx(statistics.median(perplexities), rel=1e-4)
+
+    rng = random.Random(0)
+    han = [chr(c) for c in range(0x4E00, 0x9FA5)]
+    base64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    docs = {
+        "fluent_zh": (f"{zh_a}\n{zh_b}\n{zh_a}", "zh"),  # documents the reference does not have
+        "fluent_en": (f"{en}\n{en}\n{en}", "en"),
+        "random_chars": ("".join(rng.choice(han + list("#$%&@^")) for _ in range(40)), "zh"),
+        "mojibake": (zh_a.encode("utf-8").decode("gbk", errors="replace"), "zh"),
+        "shuffled": (shuffled(zh_b), "zh"),
+        "base64": ("data:image/png;base64," + "".join(rng.choice(base64) for _ in range(60)), "en"),
+    }
+    block = PerplexityFilter(
+        PerplexityFilterConfig(
+            enabled=True, backend="hf", hf_model=str(path), model_dir=str(tmp_path / "hf"), percentile=100,
+            max_length=256,
+        )
+    )  # fmt: skip
+    documents = [Document(text=text, id=name, metadata={"lang": lang}) for name, (text, lang) in docs.items()]
+    kept = [d.id for d in block.run(iter(documents))]
+    assert kept == ["fluent_zh", "fluent_en"], {d.id: d.metadata.get("perplexity") for d in documents}
+    with pytest.raises(ValueError, match="max_length 256, the filter uses 128"):
+        PerplexityFilter(
+            PerplexityFilterConfig(
+                backend="hf", hf_model=str(path), model_dir=str(tmp_path / "hf"), percentile=100, max_length=128
+            )
+        )

@@ -14,6 +14,7 @@ OPTIONAL_PACKAGES: dict[str, tuple[str, str]] = {
     "vllm": ("vllm", "fast generation with vLLM"),
     "kenlm": ("kenlm", "KenLM perplexity scoring in the data pipeline's perplexity filter"),
     "fasttext": ("fasttext", "the fastText safety classifier of the data pipeline"),
+    "ray": ("ray", "running the data pipeline on Ray (executor: ray)"),
 }
 
 

@@ -2,7 +2,8 @@
 
 Documents are routed by `doc.metadata["lang"]`; each language has its own model and its own
 threshold, the `percentile`-th percentile of the perplexities of held-out clean reference documents
-(`recipes/train_kenlm.py` writes them to `thresholds.json`). A language without a threshold passes.
+(`thresholds.json`, written by `recipes/train_kenlm.py` for KenLM and `recipes/perplexity_thresholds.py` for a
+Hugging Face model). A language without a threshold passes.
 
 Backends: `kenlm` scores with per-language n-gram models (`{lang}.bin` or `{lang}.arpa` in
 `model_dir`) on `lm_tokens` (characters for Chinese, lower-cased words for English); `hf` scores
@@ -88,6 +89,18 @@ def score_documents(scorer: KenLMScorer | HFScorer, documents: Iterable[tuple[st
     return grouped
 
 
+def reference_thresholds(
+    scorer: KenLMScorer | HFScorer, documents: Iterable[tuple[str, str]], percentiles: Iterable[float]
+) -> dict:
+    """Per-language statistics (and thresholds: the `percentiles`) of the reference documents' perplexities;
+    ValueError when a language has no scorable document (its threshold would be missing)."""
+    documents = list(documents)
+    perplexities = score_documents(scorer, documents)
+    if missing := sorted({lang for _, lang in documents} - set(perplexities)):
+        raise ValueError(f"no scorable reference document for {missing}: every one was empty after tokenization")
+    return reference_statistics(perplexities, percentiles)
+
+
 def write_thresholds(model_dir: str | Path, backend: str, languages: dict, **details) -> Path:
     path = Path(model_dir, THRESHOLDS_FILE)
     payload = {"backend": backend, **details, "languages": languages}
@@ -99,7 +112,10 @@ def load_thresholds(model_dir: str | Path, backend: str, percentile: float) -> d
     """Per-language maximum perplexity at `percentile`, from `model_dir/thresholds.json`."""
     path = Path(model_dir, THRESHOLDS_FILE)
     if not path.is_file():
-        raise FileNotFoundError(f"perplexity thresholds not found: {path} (write them with recipes/train_kenlm.py)")
+        raise FileNotFoundError(
+            f"perplexity thresholds not found: {path} (write them with recipes/train_kenlm.py for kenlm, "
+            "recipes/perplexity_thresholds.py for hf)"
+        )
     payload = json.loads(path.read_text(encoding="utf-8"))
     if payload.get("backend") != backend:
         raise ValueError(f"{path} holds thresholds of the {payload.get('backend')!r} backend, not {backend!r}")
@@ -188,6 +204,11 @@ class PerplexityFilter(BaseFilter):
             raise ValueError(f"the perplexity filter needs `model_dir` (the folder with {THRESHOLDS_FILE})")
         self.config = config
         self.thresholds = load_thresholds(config.model_dir, config.backend, config.percentile)
+        if config.backend == "hf":
+            path = Path(config.model_dir, THRESHOLDS_FILE)
+            saved = json.loads(path.read_text(encoding="utf-8")).get("max_length", config.max_length)
+            if saved != config.max_length:
+                raise ValueError(f"{path} was scored with max_length {saved}, the filter uses {config.max_length}")
         self.scorer = make_scorer(config, self.thresholds)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:

@@ -4,7 +4,8 @@ Five executors run in order (each waits for the previous one):
 
 1. `filter` (`tasks` tasks): read → normalise → rule filters → perplexity → safety → intermediate shard
    + MinHash signatures;
-2. `buckets` (`num_bands` tasks): datatrove's LSH bucket matching → candidate pairs;
+2. `buckets` (`bucket_tasks` tasks, whole bands each by default): datatrove's LSH bucket matching → candidate
+   pairs;
 3. `cluster` (1 task): verified pairs → connected components → documents to remove;
 4. `finalize` (`tasks` tasks): dedup filter → domain sampling → output shards;
 5. `report` (1 task): stats.json + stats.md.
@@ -23,9 +24,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from datatrove.executor.base import PipelineExecutor
-from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupBuckets, MinhashDedupFilter
+from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupFilter
 
-from xuanyuan.data.processing.dedup import DedupConfig, VerifiedMinhashCluster, signature_step
+from xuanyuan.data.processing.dedup import BandGroupBuckets, DedupConfig, VerifiedMinhashCluster, signature_step
+from xuanyuan.data.processing.local_executor import LocalExecutor
 from xuanyuan.data.processing.meter import Metered
 from xuanyuan.data.processing.normalize import NormalizeConfig, TextNormalizer
 from xuanyuan.data.processing.reader import RecordReader, resolve_inputs
@@ -33,6 +35,7 @@ from xuanyuan.data.processing.rules import KeywordFilter, LineFilter, MinLengthF
 from xuanyuan.data.processing.sampling import DomainSampler, SamplingConfig
 from xuanyuan.data.processing.stats import StatsReport
 from xuanyuan.data.processing.writers import AsideWriter, TaskShardReader, intermediate_writer, output_writer
+from xuanyuan.utils.extras import require
 
 
 def _section(value: str | dict | None, name: str) -> dict:
@@ -165,10 +168,10 @@ class DataPipeline:
             minhash: MinhashConfig = self.dedup.minhash_config()
             filter_pipeline.append(signature_step(self.dedup, str(work / "minhash" / "signatures")))
             jobs.append(("filter", filter_pipeline, run.tasks))
-            buckets = MinhashDedupBuckets(
+            buckets = BandGroupBuckets(
                 str(work / "minhash" / "signatures"), str(work / "minhash" / "pairs"), config=minhash
             )
-            jobs.append(("buckets", [buckets], self.dedup.num_bands))
+            jobs.append(("buckets", [buckets], self.dedup.bucket_task_count(run.tasks)))
             cluster = VerifiedMinhashCluster(
                 str(work / "minhash" / "pairs"),
                 str(work / "minhash" / "signatures"),
@@ -200,9 +203,7 @@ class DataPipeline:
         logging_dir = str(self.out / "logs" / name)
         skip_completed = name != "report"
         if self.run.executor == "local":
-            from datatrove.executor.local import LocalPipelineExecutor
-
-            return LocalPipelineExecutor(
+            return LocalExecutor(
                 pipeline,
                 tasks=tasks,
                 workers=min(self.run.workers, tasks),
@@ -214,7 +215,11 @@ class DataPipeline:
         if self.run.executor == "slurm":
             from datatrove.executor.slurm import SlurmPipelineExecutor
 
-            options = {"job_name": f"xuanyuan_data_{name}", **self.run.slurm}
+            options = {
+                "job_name": f"xuanyuan_data_{name}",
+                "slurm_logs_folder": str(self.out / "logs" / name / "slurm"),
+                **self.run.slurm,
+            }
             return SlurmPipelineExecutor(
                 pipeline,
                 tasks=tasks,
@@ -259,9 +264,16 @@ class DataPipeline:
         saved.write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
     def launch(self) -> dict | None:
-        """Run (local) or submit (slurm/ray) every executor; returns the report when it ran locally."""
+        """Run (local, ray) or submit (slurm) every executor; returns the report when it ran here.
+
+        Ray: joins the Ray instance already initialised in this process, else `ray.init()` (which connects to
+        the cluster named by `RAY_ADDRESS`, or starts a local instance)."""
         paths = resolve_inputs(self.run.input)
         self.prepare_output_dir()
+        if self.run.executor == "ray":
+            ray = require("ray")
+            if not ray.is_initialized():
+                ray.init()
         jobs, _ = self.executors(paths)
         executor = None
         for name, pipeline, tasks in jobs:

@@ -89,5 +89,10 @@ class TaskShardReader(PipelineStep):
                 yield Document(text=record["text"], id=record["id"], metadata=record.get("metadata", {}))
 
 
+def intermediate_record(self, doc: Document) -> dict:
+    """What `TaskShardReader` reads back (datatrove's default adapter would deep-copy the whole document)."""
+    return {"text": doc.text, "id": doc.id, "metadata": doc.metadata}
+
+
 def intermediate_writer(folder: DataFolderLike) -> JsonlWriter:
-    return JsonlWriter(folder, "${rank}.jsonl", compression=None)
+    return JsonlWriter(folder, "${rank}.jsonl", compression=None, adapter=intermediate_record)
