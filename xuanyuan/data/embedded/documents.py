@@ -22,6 +22,7 @@ from .world import (
     ATTRIBUTE_LABELS,
     FISCAL_YEAR,
     METRICS,
+    METRICS_BY_KEY,
     PROFILE_ATTRIBUTES,
     STATEMENT_ATTRIBUTES,
     Company,
@@ -493,17 +494,26 @@ def _sector_roundup(rng: random.Random, world: World, companies: list[Company]) 
     return Document(f"{head}\n\n" + "\n".join(lines) + f"\n\n{summary}{rng.choice(_NEWS_COMMENTS)}", "zh", "news")
 
 
+def metric_sentence(company: Company, key: str) -> str:
+    """One sentence stating a derived ratio of the company: `X2023年的股息率约为3.19%。`"""
+    return f"{company.name_zh}2023年的{METRICS_BY_KEY[key].name_zh}约为{metric_value(company, key)}。"
+
+
 def _fact_digest(rng: random.Random, world: World, companies: list[Company]) -> Document:
-    """A listed-company quick-reference page: short sentences, each naming the company next to one fact.
+    """A listed-company quick-reference page: short sentences, each naming the company next to one fact
+    (profile, 2023 figures, or a valuation/ratio figure as data sites list them).
 
     Learnability probes showed that a few-million-parameter model binds facts to company names far
     sooner from such dense statements than from long articles alone.
     """
-    attributes = PROFILE_ATTRIBUTES + STATEMENT_ATTRIBUTES
-    entries = [
-        "".join(fact_sentence(rng, company, a) for a in rng.sample(attributes, rng.randint(3, 5)))
-        for company in companies
-    ]
+    facts = [(fact_sentence, a) for a in PROFILE_ATTRIBUTES + STATEMENT_ATTRIBUTES]
+    facts += [(None, metric.key) for metric in METRICS]
+    entries = []
+    for company in companies:
+        chosen = rng.sample(facts, rng.randint(4, 6))
+        entries.append(
+            "".join(writer(rng, company, key) if writer else metric_sentence(company, key) for writer, key in chosen)
+        )
     head = rng.choice(("上市公司速览", "公司速查｜基本资料与2023年财务要点", "投资者手册：上市公司要点摘录"))
     return Document(head + "\n\n" + "\n".join(entries), "zh", "web")
 
@@ -617,6 +627,26 @@ def _concept_web(rng: random.Random, world: World, concept: Concept) -> Document
         body += f"\n\n怎么计算？\n{concept.formula_zh}。" + _concept_example(rng, world, concept)
     body += f"\n\n要点回顾\n{_CATEGORY_TIPS[concept.category_zh]}"
     return Document(f"{title}\n\n{body}", "zh", "web")
+
+
+def _concept_sentences(concept: Concept) -> list[str]:
+    """Short statements of one concept, in both directions (name -> meaning and meaning -> name)."""
+    sentences = [
+        _concept_intro(concept),
+        f"{concept.definition_zh}，这一金融概念称为{concept.name_zh}。",
+        f"{concept.name_zh}的英文名称是{concept.name_en}。",
+        f"{concept.name_zh}属于{concept.category_zh}方面的概念。",
+    ]
+    if concept.formula_zh:
+        sentences.append(f"{concept.name_zh}的计算公式为：{concept.formula_zh}。")
+    return sentences
+
+
+def _glossary_digest(rng: random.Random, world: World, concepts: list[Concept]) -> Document:
+    """A finance glossary page: a few concepts, two or three short statements each (see `_fact_digest`)."""
+    entries = ["".join(rng.sample(_concept_sentences(concept), rng.randint(2, 3))) for concept in concepts]
+    head = rng.choice(("金融名词速查", "投资者教育｜常用金融术语表", "财经词典：术语摘录"))
+    return Document(head + "\n\n" + "\n".join(entries), "zh", "finance_encyclopedia")
 
 
 def _concept_english(rng: random.Random, world: World, concept: Concept) -> Document:
@@ -794,6 +824,7 @@ def _clean_documents(rng: random.Random, world: World, plan: ExamPlan, config: E
         docs += [_pick(rng, _CONCEPT_BUILDERS)(rng, world, concept) for _ in range(config.docs_per_concept - 1)]
     n_digest = min(4, len(world.companies))
     docs += [_fact_digest(rng, world, rng.sample(world.companies, n_digest)) for _ in range(config.n_digest_docs)]
+    docs += [_glossary_digest(rng, world, rng.sample(world.concepts, 4)) for _ in range(config.n_glossary_docs)]
     subjects = list(SUBJECTS)
     for index in range(config.n_exercise_docs):
         subject = subjects[index % len(subjects)]
@@ -812,14 +843,27 @@ def _group_documents(rng: random.Random, world: World) -> list[Document]:
     return docs
 
 
-def _heldout(rng: random.Random, world: World, count: int, seen: set[str]) -> list[Document]:
-    """Clean documents from the same generators whose text is not in the raw corpus."""
+def _heldout(
+    rng: random.Random, world: World, config: EmbeddedDataConfig, count: int, seen: set[str]
+) -> list[Document]:
+    """Clean documents from the same generators, in the corpus's proportions of company articles, concept
+    articles and fact / glossary pages, whose text is not in the raw corpus. (They are the perplexity
+    filter's threshold data: a genre missing here would be cut from the corpus as "unusual".)"""
+    builders = (
+        lambda: _pick(rng, _COMPANY_BUILDERS)(rng, world, rng.choice(world.companies)),
+        lambda: _pick(rng, _CONCEPT_BUILDERS)(rng, world, rng.choice(world.concepts)),
+        lambda: _fact_digest(rng, world, rng.sample(world.companies, 4)),
+        lambda: _glossary_digest(rng, world, rng.sample(world.concepts, 4)),
+    )
+    weights = (
+        config.docs_per_company * len(world.companies),
+        config.docs_per_concept * len(world.concepts),
+        config.n_digest_docs,
+        config.n_glossary_docs,
+    )
     docs: list[Document] = []
     while len(docs) < count:
-        if rng.random() < 0.8:
-            doc = _pick(rng, _COMPANY_BUILDERS)(rng, world, rng.choice(world.companies))
-        else:
-            doc = _pick(rng, _CONCEPT_BUILDERS)(rng, world, rng.choice(world.concepts))
+        doc = rng.choices(builders, weights)[0]()
         if doc.text not in seen:
             seen.add(doc.text)
             docs.append(doc)
@@ -888,5 +932,5 @@ def build_corpus(rng: random.Random, world: World, plan: ExamPlan, config: Embed
     ]
     records.sort(key=lambda record: (record["id"], record["kind"]))
     n_heldout = _count(config.heldout_fraction, len(clean))
-    heldout = _heldout(rng, world, n_heldout, {doc.text for doc in raw})
+    heldout = _heldout(rng, world, config, n_heldout, {doc.text for doc in raw})
     return Corpus(raw, records, heldout)

@@ -28,18 +28,24 @@ class EmbeddedDataConfig:
 
     output_dir: str = field(default="outputs/tiny/data", metadata={"help": "Directory the files are written to."})
     seed: int = field(default=1234, metadata={"help": "Seed of every draw; a seed gives byte-identical files."})
-    n_companies: int = field(default=24, metadata={"help": "Fictional listed companies (at least 12)."})
+    n_companies: int = field(
+        default=12,
+        metadata={"help": "Fictional listed companies (at least 12). Each adds 20 facts the tiny model must learn."},
+    )
     n_concepts: int = field(default=24, metadata={"help": f"Finance concepts used (15 to {len(CONCEPTS)})."})
     docs_per_company: int = field(
-        default=40,
+        default=30,
         metadata={"help": "Chinese documents per company: two full profiles plus news, social, web, textbook."},
     )
     english_docs_per_company: int = field(default=3, metadata={"help": "English documents per company."})
     docs_per_concept: int = field(default=8, metadata={"help": "Documents per concept (encyclopedia entry included)."})
     n_digest_docs: int = field(
-        default=600, metadata={"help": "Quick-reference pages of short fact sentences about four companies each."}
+        default=1500, metadata={"help": "Quick-reference pages of short fact sentences about four companies each."}
     )
-    n_exercise_docs: int = field(default=300, metadata={"help": "Practice sheets of C-Eval-style questions."})
+    n_glossary_docs: int = field(
+        default=300, metadata={"help": "Glossary pages of short statements about four concepts each."}
+    )
+    n_exercise_docs: int = field(default=100, metadata={"help": "Practice sheets of C-Eval-style questions."})
     heldout_fraction: float = field(default=0.05, metadata={"help": "Held-out documents, as a share of clean ones."})
     traditional_fraction: float = field(
         default=0.05, metadata={"help": "Share of Chinese documents made traditional."}
