@@ -22,7 +22,7 @@ def launch(setup, config: str) -> tuple[dict, object]:
     model, corpus, folder = setup
     out = folder / config
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    extra = ["--max_steps", "4", "--save_strategy", "no"]
+    extra = ["--max_steps", "4", "--save_strategy", "no", "--bf16", "false"]
     if config in ("multi_gpu", "fsdp"):
         env["ACCELERATE_USE_CPU"] = "true"
     else:
