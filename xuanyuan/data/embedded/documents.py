@@ -506,14 +506,12 @@ def _fact_digest(rng: random.Random, world: World, companies: list[Company]) -> 
     Learnability probes showed that a few-million-parameter model binds facts to company names far
     sooner from such dense statements than from long articles alone.
     """
-    facts = [(fact_sentence, a) for a in PROFILE_ATTRIBUTES + STATEMENT_ATTRIBUTES]
-    facts += [(None, metric.key) for metric in METRICS]
-    entries = []
-    for company in companies:
-        chosen = rng.sample(facts, rng.randint(4, 6))
-        entries.append(
-            "".join(writer(rng, company, key) if writer else metric_sentence(company, key) for writer, key in chosen)
-        )
+    keys = PROFILE_ATTRIBUTES + STATEMENT_ATTRIBUTES + tuple(METRICS_BY_KEY)
+
+    def sentence(company: Company, key: str) -> str:
+        return metric_sentence(company, key) if key in METRICS_BY_KEY else fact_sentence(rng, company, key)
+
+    entries = ["".join(sentence(company, key) for key in rng.sample(keys, rng.randint(4, 6))) for company in companies]
     head = rng.choice(("上市公司速览", "公司速查｜基本资料与2023年财务要点", "投资者手册：上市公司要点摘录"))
     return Document(head + "\n\n" + "\n".join(entries), "zh", "web")
 

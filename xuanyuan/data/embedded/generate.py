@@ -30,7 +30,7 @@ class EmbeddedDataConfig:
     seed: int = field(default=1234, metadata={"help": "Seed of every draw; a seed gives byte-identical files."})
     n_companies: int = field(
         default=12,
-        metadata={"help": "Fictional listed companies (at least 12). Each adds 20 facts the tiny model must learn."},
+        metadata={"help": "Fictional listed companies (at least 12). Each adds 21 facts the exam can ask."},
     )
     n_concepts: int = field(default=24, metadata={"help": f"Finance concepts used (15 to {len(CONCEPTS)})."})
     docs_per_company: int = field(
