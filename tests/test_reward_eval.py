@@ -139,3 +139,23 @@ def test_eval_reward_end_to_end_matches_per_example_forward(tmp_path):
     assert saved["accuracy"] == report["accuracy"]
     assert "| calc | 2 |" in (tmp_path / "out/reward_eval.md").read_text(encoding="utf-8")
     assert (tmp_path / "out/reward_eval_margins.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def _evaluation(name: str, accuracy: float, margin: float, in_range: bool):
+    from xuanyuan.evaluation.reward_selection import CheckpointEvaluation
+
+    report = {"accuracy": accuracy, "margin": {"mean": margin}, "reward": {"in_range": in_range}}
+    return CheckpointEvaluation("finance", 1.0, 1, name, {"finance": report}, {"finance": []})
+
+
+def test_selection_prefers_rewards_in_range_only_among_checkpoints_better_than_chance():
+    from xuanyuan.evaluation.reward_selection import select_checkpoint
+
+    coin, good, better = (_evaluation("coin", 0.40, -0.1, True), _evaluation("good", 0.80, 2.0, True),
+                          _evaluation("better", 0.84, 2.1, False))  # fmt: skip
+    chosen = select_checkpoint([coin, better], "finance")  # in range, but worse than a coin: never chosen
+    assert (chosen["checkpoint"], chosen["reward_in_range"], chosen["better_than_chance"]) == ("better", False, True)
+    chosen = select_checkpoint([coin, good, better], "finance")  # the range decides among the eligible
+    assert (chosen["checkpoint"], chosen["reward_in_range"]) == ("good", True)
+    chosen = select_checkpoint([coin, _evaluation("flat", 0.45, 0.2, False)], "finance")  # nobody eligible
+    assert (chosen["checkpoint"], chosen["reward_in_range"], chosen["better_than_chance"]) == ("coin", True, False)
