@@ -7,16 +7,14 @@ models trained, which stayed frozen, and which were partitioned.
 """
 
 import contextlib
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
+from script_loading import load_script
 from trl import ModelConfig, TrlParser
-
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "ppo.py"
 
 
 def full_weights(model, zero3: bool) -> dict[str, torch.Tensor]:
@@ -54,8 +52,6 @@ def dump_weights(trainer) -> None:
 
 
 if __name__ == "__main__":
-    spec = importlib.util.spec_from_file_location("ppo_recipe", RECIPE)
-    recipe = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # dataclasses look themselves up
-    spec.loader.exec_module(recipe)
+    recipe = load_script("recipes/ppo.py")
     parser = TrlParser(dataclass_types=[recipe.PPOScriptArguments, recipe.PPOConfig, ModelConfig])
     recipe.main(*parser.parse_args_and_config(sys.argv[1:]), on_trained=dump_weights)

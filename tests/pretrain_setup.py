@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
-import sys
 from pathlib import Path
+
+from script_loading import load_script
 
 from xuanyuan import XuanYuanConfig, XuanYuanForCausalLM
 from xuanyuan.tokenization import load_tokenizer
@@ -75,11 +75,7 @@ def recipe_args(model: Path, corpus: Path, output_dir: Path, *extra: str) -> lis
 
 
 def load_recipe():
-    if "pretrain_recipe" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("pretrain_recipe", ROOT / "recipes/pretrain.py")
-        sys.modules[spec.name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[spec.name])
-    return sys.modules["pretrain_recipe"]
+    return load_script("recipes/pretrain.py")
 
 
 def run_recipe(args: list[str], callbacks=None) -> dict:

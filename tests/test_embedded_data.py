@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import difflib
 import hashlib
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import opencc
 import pytest
 import yaml
+from script_loading import load_script
 
 from xuanyuan.data.embedded import EmbeddedDataConfig, generate_embedded_data
 
@@ -217,9 +217,7 @@ def test_config_rejects_a_world_too_small_for_distractors():
 def test_cli_reads_yaml_and_lets_flags_override(tmp_path):
     config = tmp_path / "data.yaml"
     config.write_text(yaml.safe_dump({"output_dir": "unused", "seed": 3, **SMALL}), encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("generate_data", REPO / "recipes/generate_data.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("recipes/generate_data.py")
     out = tmp_path / "out"
     manifest = module.main(["--config", str(config), "--output_dir", str(out), "--seed", "11"])
     assert manifest["config"]["seed"] == 11 and manifest["config"]["n_companies"] == SMALL["n_companies"]

@@ -4,14 +4,13 @@ per-sequence computations, the rater sheet, and eval/generation.py + eval/compar
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from script_loading import load_script
 
 from xuanyuan import XuanYuanConfig, XuanYuanForCausalLM, XuanYuanForSequenceClassification
 from xuanyuan.data.preferences import encode_conversation
@@ -25,11 +24,7 @@ PROMPTS = [[{"role": "user", "content": q}] for q in ("市盈率怎么算？", "
 
 
 def load_entry_point(name: str):
-    spec = importlib.util.spec_from_file_location(f"eval_{name}", REPO / "eval" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"eval/{name}.py")
 
 
 def tiny_config(tokenizer, **extra) -> XuanYuanConfig:

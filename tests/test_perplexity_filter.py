@@ -8,12 +8,11 @@ import math
 import random
 import shutil
 import statistics
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 from datatrove.data import Document
+from script_loading import load_script
 
 from xuanyuan.data.processing.kenlm_tools import find_kenlm_tool
 from xuanyuan.data.processing.lm_tokens import lm_sentences, lm_tokens
@@ -27,15 +26,9 @@ from xuanyuan.data.processing.perplexity import (
     write_thresholds,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def load_recipe(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses resolve string annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"recipes/{name}.py")
 
 
 def test_lm_tokens_cut_chinese_into_characters_and_english_into_lowercased_words():

@@ -1,6 +1,7 @@
 """PEI-RLHF decisions against hand-derived ratios."""
 
 import pytest
+from script_loading import load_script
 
 from xuanyuan.training.ppo.pei import PEIConfig, adjust_ratios, bucket, next_kl_coef, pei_step, should_stop
 
@@ -41,16 +42,7 @@ def test_kl_schedule_and_stopping_rules():
 
 
 def load_driver():
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "recipes" / "pei_rlhf.py"
-    spec = importlib.util.spec_from_file_location("pei_rlhf", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script("recipes/pei_rlhf.py")
 
 
 def test_driver_draws_prompts_to_the_ratios_and_reads_gains_from_verdicts(tmp_path):

@@ -3,14 +3,13 @@ random XuanYuan reward model against a plain one-sequence-at-a-time forward."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from script_loading import load_script
 
 from xuanyuan import XuanYuanConfig, XuanYuanForSequenceClassification
 from xuanyuan.data.preferences import encode_conversation
@@ -75,11 +74,7 @@ def tiny_config(tokenizer) -> XuanYuanConfig:
 
 
 def load_entry_point(name: str):
-    spec = importlib.util.spec_from_file_location(f"eval_{name}", REPO / "eval" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"eval/{name}.py")
 
 
 def test_eval_reward_end_to_end_matches_per_example_forward(tmp_path):

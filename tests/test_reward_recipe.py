@@ -3,14 +3,13 @@ clearly above chance, the selection report, eval/reward.py agreeing with it, UFR
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
+from script_loading import load_script
 from transformers import AutoModelForSequenceClassification, LlamaConfig, LlamaForSequenceClassification
 
 from xuanyuan import XuanYuanConfig, XuanYuanForCausalLM
@@ -23,16 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 FINANCE = {"company_fact", "comparison", "calculation", "concept"}
 
 
-def load_script(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-reward_recipe = load_script("reward_recipe", REPO / "recipes" / "reward.py")
-eval_reward = load_script("eval_reward", REPO / "eval" / "reward.py")
+reward_recipe = load_script("recipes/reward.py")
+eval_reward = load_script("eval/reward.py")
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 from datatrove.data import Document
+from script_loading import load_script
 
 from xuanyuan.data.embedded.safety_examples import safety_examples
 from xuanyuan.data.processing.safety import (
@@ -23,7 +21,6 @@ from xuanyuan.data.records import RecordError
 
 pytest.importorskip("fasttext", reason="fastText is missing: pip install -e '.[fasttext]'")
 
-REPO = Path(__file__).resolve().parents[1]
 SAFE_1 = "恒信银行公布年度报告，全年营业收入同比增长8.2%。"
 SAFE_2 = "债券价格与市场利率反向变动。"
 UNSAFE = "【网赌】网络赌场稳定出款，首充即返500元，加微信12345678。"
@@ -34,11 +31,7 @@ def classifier(tmp_path_factory):
     root = tmp_path_factory.mktemp("safety")
     lines = [f"__label__{label} {text}\n" for label, text in safety_examples(1200, seed=7)]
     (root / "labelled.txt").write_text("".join(lines), encoding="utf-8")
-    recipe_path = REPO / "recipes" / "train_safety_classifier.py"
-    spec = importlib.util.spec_from_file_location("train_safety_classifier", recipe_path)
-    recipe = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = recipe
-    spec.loader.exec_module(recipe)
+    recipe = load_script("recipes/train_safety_classifier.py")
     metrics = recipe.main(recipe.TrainSafetyConfig(data_files=[str(root / "labelled.txt")], output_dir=str(root)))
     return root / "safety_classifier.bin", metrics
 

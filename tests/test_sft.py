@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import random
-import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import torch
 from datasets import Dataset
+from script_loading import load_script
 from trl import SFTConfig, SFTTrainer
 
 from xuanyuan import XuanYuanConfig, XuanYuanForCausalLM
@@ -396,14 +397,8 @@ def test_qlora_run(model_dir, tokenizer, tmp_path):
 
 
 # --- end to end --------------------------------------------------------------------------------------
-def test_tiny_recipe_run_lowers_heldout_loss(model_dir, tmp_path, monkeypatch):
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("sft_recipe", Path(__file__).parents[1] / "recipes" / "sft.py")
-    recipe = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "sft_recipe", recipe)  # dataclasses resolve annotations through it
-    spec.loader.exec_module(recipe)
+def test_tiny_recipe_run_lowers_heldout_loss(model_dir, tmp_path):
+    recipe = load_script("recipes/sft.py")
     from trl import ModelConfig
 
     data = tmp_path / "data"
