@@ -143,14 +143,14 @@ def _evaluation(name: str, accuracy: float, margin: float, in_range: bool):
     return CheckpointEvaluation("finance", 1.0, 1, name, {"finance": report}, {"finance": []})
 
 
-def test_selection_prefers_rewards_in_range_only_among_checkpoints_better_than_chance():
+def test_selection_lets_the_reward_range_decide_only_between_equally_accurate_checkpoints():
     from xuanyuan.evaluation.reward_selection import select_checkpoint
 
-    coin, good, better = (_evaluation("coin", 0.40, -0.1, True), _evaluation("good", 0.80, 2.0, True),
-                          _evaluation("better", 0.84, 2.1, False))  # fmt: skip
-    chosen = select_checkpoint([coin, better], "finance")  # in range, but worse than a coin: never chosen
-    assert (chosen["checkpoint"], chosen["reward_in_range"], chosen["better_than_chance"]) == ("better", False, True)
-    chosen = select_checkpoint([coin, good, better], "finance")  # the range decides among the eligible
+    coin, good, better = (_evaluation("coin", 0.51, 0.01, True), _evaluation("good", 0.83, 2.0, True),
+                          _evaluation("best", 0.84, 2.1, False))  # fmt: skip
+    chosen = select_checkpoint([coin, better], "finance")  # in range, but far less accurate: never chosen
+    assert (chosen["checkpoint"], chosen["reward_in_range"]) == ("best", False)
+    chosen = select_checkpoint([coin, good, better], "finance")  # within 0.02 of the best: the range decides
     assert (chosen["checkpoint"], chosen["reward_in_range"]) == ("good", True)
-    chosen = select_checkpoint([coin, _evaluation("flat", 0.45, 0.2, False)], "finance")  # nobody eligible
-    assert (chosen["checkpoint"], chosen["reward_in_range"], chosen["better_than_chance"]) == ("coin", True, False)
+    chosen = select_checkpoint([_evaluation("tie", 0.84, 1.0, False), better], "finance")  # then the margin
+    assert chosen["checkpoint"] == "best"
