@@ -487,3 +487,19 @@ def test_rl_prompts_reuse_half_of_the_preference_prompts(data):
     assert len(reused) == len(new) == SMALL["n_rl_prompts"] // 2
     assert all(p["prompt"] in pairs for p in reused)
     assert not [p for p in new if p["prompt"] in pairs | ranked]
+
+
+def test_heldout_documents_follow_the_corpus_genre_mix(data, raw):
+    """The held-out text is the perplexity filter's threshold data: a genre it lacks (the fact and glossary
+    pages once) gets cut from the corpus as unusual. Its genre shares must follow the raw corpus's."""
+    heads = {
+        "digest": ("上市公司速览", "公司速查", "投资者手册"),
+        "glossary": ("金融名词速查", "投资者教育", "财经词典"),
+    }
+
+    def shares(docs):
+        return {genre: sum(d["text"].startswith(heads[genre]) for d in docs) / len(docs) for genre in heads}
+
+    corpus, heldout = shares(list(raw.values())), shares(read_jsonl(data / "pretrain/heldout.jsonl"))
+    assert all(heldout[genre] > 0 for genre in heads)
+    assert heldout == pytest.approx(corpus, abs=0.12)
