@@ -48,18 +48,32 @@ def test_controller_prefers_high_loss_among_flat_domains():
 
 
 def test_controller_bounds_and_unobserved_domains():
-    # a falls (x2), b flat (x0.5), c unobserved last interval (score 0, x1):
-    # 1/3*(2, 0.5, 1) -> normalised (4/7, 1/7, 2/7); b's floor is 0.5 * 1/3 = 1/6 > 1/7, so b = 1/6,
-    # then normalised: total 4/7 + 1/6 + 2/7 = 43/42.
+    # a falls (x2), b flat (x0.5), c unobserved last interval (score 0, x1): weights 1/3*(2, 0.5, 1).
+    # b's floor is 0.5 * 1/3 = 1/6, above its proportional share 1/7, so b = 1/6 exactly and a, c split
+    # the other 5/6 in their 2 : 1 ratio: a = 5/9, c = 5/18.
     config = ControllerConfig(flat_threshold=0.01, step_size=LN2, level_weight=0.0, min_ratio=0.5, max_ratio=10)
     third = {"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}
     history = [{"a": 2.0, "b": 3.0, "c": 4.0}, {"a": 1.0, "b": 3.0}]
     ratios, scores = reweight(third, third, history, config)
     assert scores["c"] == 0.0
-    total = 4 / 7 + 1 / 6 + 2 / 7
-    assert ratios == pytest.approx({"a": 4 / 7 / total, "b": 1 / 6 / total, "c": 2 / 7 / total})
+    assert ratios == pytest.approx({"a": 5 / 9, "b": 1 / 6, "c": 5 / 18})
     # no history at all: unchanged
     assert reweight(third, third, [], config)[0] == pytest.approx(third)
+
+
+def test_bounds_hold_after_normalisation():
+    # The main job's case: a large domain whose loss is flat and low, small ones still falling. Weights
+    # (0.7, 0.3) * (0.5, 2) = (0.35, 0.6); a's floor 0.9 * 0.7 = 0.63 binds, b takes the rest, 0.37.
+    config = ControllerConfig(flat_threshold=0.01, step_size=LN2, level_weight=0.0, min_ratio=0.9, max_ratio=4)
+    base = {"a": 0.7, "b": 0.3}
+    ratios, _ = reweight(base, base, [{"a": 1.0, "b": 4.0}, {"a": 1.0, "b": 3.0}], config)
+    assert ratios == pytest.approx({"a": 0.63, "b": 0.37})
+    # Ceiling: b at most 1.2 * 0.3 = 0.36 of a, which falls; a takes the rest.
+    config = ControllerConfig(flat_threshold=0.01, step_size=LN2, level_weight=0.0, min_ratio=0.5, max_ratio=1.2)
+    ratios, _ = reweight(base, base, [{"a": 1.0, "b": 4.0}, {"a": 1.0, "b": 3.0}], config)
+    assert ratios == pytest.approx({"a": 0.64, "b": 0.36})
+    with pytest.raises(ValueError, match="min_ratio"):
+        ControllerConfig(min_ratio=1.5)
 
 
 def test_state_round_trips_through_json():

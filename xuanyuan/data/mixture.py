@@ -10,8 +10,11 @@ is above the mean, and lowers domains whose loss has gone flat (converged):
 
     trend_d = clip(drop_d / flat_threshold - 1, -1, 1)     drop_d = (L_prev - L_last) / L_prev
     level_d = clip(L_last_d / mean_d'(L_last_d') - 1, -1, 1)
-    w_d    <- w_d * exp(step_size * (trend_d + level_weight * level_d)),  then normalised and clipped
-              to [min_ratio, max_ratio] x its configured ratio (and normalised again).
+    w_d    <- w_d * exp(step_size * (trend_d + level_weight * level_d))
+    ratio_d = clip(s * w_d, min_ratio * base_d, max_ratio * base_d),  s chosen so the ratios sum to 1
+
+so a bound holds exactly after normalisation (clipping and then normalising again would push a floored
+domain back below its floor whenever the others' shares grew).
 
 A domain with fewer than two observations keeps its score at 0. Every decision is a `MixtureChange`
 in `MixtureState`, which is JSON-serialisable and saved with every checkpoint.
@@ -66,6 +69,27 @@ class ControllerConfig:
     min_ratio: float = 0.25  # bounds, relative to the configured ratio
     max_ratio: float = 4.0
 
+    def __post_init__(self):
+        if not 0 <= self.min_ratio <= 1 <= self.max_ratio:
+            bounds = f"min_ratio={self.min_ratio}, max_ratio={self.max_ratio}"
+            raise ValueError(f"mixture bounds need 0 <= min_ratio <= 1 <= max_ratio, got {bounds}")
+
+
+def fit_to_bounds(weights: Mapping[str, float], lower: Mapping[str, float], upper: Mapping[str, float]) -> dict:
+    """Ratios summing to 1, each `clip(s * weight, lower, upper)`: proportional to the weights except where a
+    bound binds. The sum is monotone in the scale `s`, which bisection finds to float precision."""
+
+    def fitted(scale: float) -> dict[str, float]:
+        return {d: min(max(scale * w, lower[d]), upper[d]) for d, w in weights.items()}
+
+    low, high = 0.0, 1.0
+    while sum(fitted(high).values()) < 1:
+        high *= 2
+    for _ in range(100):
+        middle = (low + high) / 2
+        low, high = (middle, high) if sum(fitted(middle).values()) < 1 else (low, middle)
+    return normalise(fitted(high))
+
 
 def reweight(
     ratios: Mapping[str, float],
@@ -87,12 +111,10 @@ def reweight(
         trend = min(max(drop / config.flat_threshold - 1.0, -1.0), 1.0)
         level = min(max(last[domain] / mean_loss - 1.0, -1.0), 1.0)
         scores[domain] = trend + config.level_weight * level
-    updated = normalise({d: ratios[d] * math.exp(config.step_size * scores[d]) for d in ratios})
-    bounded = {
-        d: min(max(w, config.min_ratio * base_ratios[d]), config.max_ratio * base_ratios[d])
-        for d, w in updated.items()
-    }
-    return normalise(bounded), scores
+    updated = {d: ratios[d] * math.exp(config.step_size * scores[d]) for d in ratios}
+    lower = {d: config.min_ratio * base_ratios[d] for d in ratios}
+    upper = {d: config.max_ratio * base_ratios[d] for d in ratios}
+    return fit_to_bounds(updated, lower, upper), scores
 
 
 @dataclass
