@@ -217,19 +217,19 @@ def _concept_question(rng: random.Random, world: World, fact: Fact) -> Question:
     rng.shuffle(others)
     kind = fact.attribute
     if kind == "definition":
-        stem = rng.choice(("“{d}”，这描述的金融概念是", "下列哪个金融概念是指{d}？"))
+        stem = rng.choice(("____是指{d}。", "下列哪个金融概念是指{d}？"))
         value, candidates = concept.name_zh, [other.name_zh for other in others]
     elif kind == "meaning":
         stem, value, candidates = "{n}是指____。", concept.definition_zh, [other.definition_zh for other in others]
     elif kind == "english":
-        stem = "英文术语“{e}”对应的中文金融概念是"
+        stem = rng.choice(("____的英文名称是{e}。", "英文术语“{e}”对应的中文金融概念是"))
         value, candidates = concept.name_zh, [other.name_zh for other in others]
     elif kind == "formula":
         stem = "{n}的计算公式为：{n} = ____。"
         value = concept.formula_zh.split(" = ", 1)[1]
         candidates = [other.formula_zh.split(" = ", 1)[1] for other in others if has_formula(other)]
     else:
-        stem = rng.choice(("{n}通常被归入哪一类金融知识？", "按知识类别划分，{n}属于"))
+        stem = rng.choice(("按知识类别划分，{n}属于____方面的概念。", "{n}通常被归入哪一类金融知识？"))
         value, candidates = concept.category_zh, [other.category_zh for other in others]
     options, answer = _choose(rng, value, candidates)
     question = stem.format(n=concept.name_zh, d=concept.definition_zh, e=concept.name_en)
