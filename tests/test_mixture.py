@@ -68,7 +68,7 @@ def test_bounds_hold_after_normalisation():
     base = {"a": 0.7, "b": 0.3}
     ratios, _ = reweight(base, base, [{"a": 1.0, "b": 4.0}, {"a": 1.0, "b": 3.0}], config)
     assert ratios == pytest.approx({"a": 0.63, "b": 0.37})
-    # Ceiling: b at most 1.2 * 0.3 = 0.36 of a, which falls; a takes the rest.
+    # Ceiling: b, still falling, may take at most 1.2 * 0.3 = 0.36; the flat a takes the rest.
     config = ControllerConfig(flat_threshold=0.01, step_size=LN2, level_weight=0.0, min_ratio=0.5, max_ratio=1.2)
     ratios, _ = reweight(base, base, [{"a": 1.0, "b": 4.0}, {"a": 1.0, "b": 3.0}], config)
     assert ratios == pytest.approx({"a": 0.64, "b": 0.36})
