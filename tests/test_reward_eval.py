@@ -154,3 +154,24 @@ def test_selection_lets_the_reward_range_decide_only_between_equally_accurate_ch
     assert (chosen["checkpoint"], chosen["reward_in_range"]) == ("good", True)
     chosen = select_checkpoint([_evaluation("tie", 0.84, 1.0, False), better], "finance")  # then the margin
     assert chosen["checkpoint"] == "best"
+
+
+def test_checkpoints_are_scored_at_saved_precision_not_under_training_autocast():
+    from accelerate import Accelerator
+
+    from xuanyuan.evaluation.reward_selection import saved_precision
+
+    torch.manual_seed(0)
+    model = XuanYuanForSequenceClassification(tiny_config(load_tokenizer()))
+    input_ids = torch.randint(3, 200, (2, 12))
+    fp32 = model(input_ids=input_ids).logits
+    prepared = Accelerator(cpu=True, mixed_precision="bf16").prepare_model(model)
+    autocast = prepared(input_ids=input_ids).logits  # accelerate wrapped forward in bf16 autocast
+    assert (autocast - fp32).abs().max() > 1e-4
+    with saved_precision(prepared):
+        torch.testing.assert_close(prepared(input_ids=input_ids).logits, fp32, rtol=0, atol=0)
+    torch.testing.assert_close(prepared(input_ids=input_ids).logits, autocast, rtol=0, atol=0)  # wrapper restored
+    plain = XuanYuanForSequenceClassification(tiny_config(load_tokenizer()))
+    plain.load_state_dict(model.state_dict())
+    with saved_precision(plain):  # never prepared: nothing to unwrap
+        torch.testing.assert_close(plain(input_ids=input_ids).logits, fp32, rtol=0, atol=0)

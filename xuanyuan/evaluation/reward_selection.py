@@ -18,11 +18,13 @@ flagged in the report.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from transformers import PreTrainedTokenizerBase, TrainerCallback
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
 from ..data.preferences import PreferencePair
 from .reward_report import evaluate_reward_model
@@ -63,6 +65,23 @@ class SelectionLog:
             self.train_margins[offset + step] = list(margins)
 
 
+@contextmanager
+def saved_precision(model: PreTrainedModel) -> Iterator[None]:
+    """Run `model` as saved, without the autocast that accelerate wraps around `forward` under `bf16`/`fp16`
+    (it keeps the unwrapped method as `_original_forward`). A checkpoint is then scored as `eval/reward.py`
+    scores it after loading; under autocast a near-tie pair can come out the other way."""
+    original = model.__dict__.get("_original_forward")
+    if original is None:
+        yield
+        return
+    wrapped = model.forward
+    model.forward = original
+    try:
+        yield
+    finally:
+        model.forward = wrapped
+
+
 @dataclass
 class CheckpointEvaluator(TrainerCallback):
     """After each checkpoint save, score the model on every test set and append it to `log`."""
@@ -78,12 +97,13 @@ class CheckpointEvaluator(TrainerCallback):
 
     def on_save(self, args, state, control, model=None, **kwargs):
         reports, margins = {}, {}
-        for name, pairs in self.test_sets.items():
-            report, scores = evaluate_reward_model(
-                model, self.tokenizer, pairs, self.batch_size, self.max_length, self.scale_range
-            )
-            reports[name] = report
-            margins[name] = (np.asarray(scores.chosen) - np.asarray(scores.rejected)).tolist()
+        with saved_precision(model):
+            for name, pairs in self.test_sets.items():
+                report, scores = evaluate_reward_model(
+                    model, self.tokenizer, pairs, self.batch_size, self.max_length, self.scale_range
+                )
+                reports[name] = report
+                margins[name] = (np.asarray(scores.chosen) - np.asarray(scores.rejected)).tolist()
         model.train()
         checkpoint = str(Path(args.output_dir, f"checkpoint-{state.global_step}"))
         step = self.step_offset + state.global_step
