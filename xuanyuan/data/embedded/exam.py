@@ -266,11 +266,15 @@ def format_question(question: Question, with_answer: bool) -> str:
     return "\n".join(lines) + ("\n答案：" + question.answer + "\n\n" if with_answer else "\n答案：")
 
 
-def build_exam(rng: random.Random, world: World, plan: ExamPlan) -> tuple[dict[str, list[list[str]]], list[dict]]:
+def build_exam(
+    rng: random.Random, world: World, plan: ExamPlan, renderings: int = 1
+) -> tuple[dict[str, list[list[str]]], list[dict]]:
     """CSV rows per file (`dev/x_dev.csv`, `val/x_val.csv`, `test/x_test.csv`) and the val/test answer key.
 
     Dev takes the first exercise facts and carries explanations, as the official dev split does; test rows
-    leave the answer empty, as the official test split hides it.
+    leave the answer empty, as the official test split hides it. Each val/test fact is asked `renderings`
+    times (wording, distractors and answer position drawn anew), consecutive ids; the answer key's `fact`
+    names the fact behind each question, so paired comparisons can treat a fact's questions as one cluster.
     """
     tables: dict[str, list[list[str]]] = {}
     answers: list[dict] = []
@@ -282,7 +286,9 @@ def build_exam(rng: random.Random, world: World, plan: ExamPlan) -> tuple[dict[s
         }
         for split, facts in splits.items():
             rows = []
-            for index, fact in enumerate(facts):
+            copies = 1 if split == "dev" else renderings
+            asked = [(number, fact) for number, fact in enumerate(facts) for _ in range(copies)]
+            for index, (number, fact) in enumerate(asked):
                 question = make_question(rng, world, fact)
                 answer = question.answer if split != "test" else ""
                 explanation = question.explanation if split == "dev" else ""
@@ -290,6 +296,7 @@ def build_exam(rng: random.Random, world: World, plan: ExamPlan) -> tuple[dict[s
                 if split != "dev":
                     entity_key = "concept" if subject == "financial_concepts" else "company"
                     record = {"split": split, "subject": subject, "id": index, "answer": question.answer}
+                    record["fact"] = f"{subject}/{number}"
                     record |= {entity_key: fact.entity, "attribute": fact.attribute, "value": question.value}
                     if fact.group:
                         record["candidates"] = list(fact.group)

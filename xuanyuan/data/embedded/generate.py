@@ -65,8 +65,11 @@ class EmbeddedDataConfig:
             "planted figure-only variant pairs; a clean reference world for the perplexity filter needs the genre."
         },
     )
-    exam_val_size: int = field(default=80, metadata={"help": "Val questions per subject (at most a third of facts)."})
-    exam_test_size: int = field(default=80, metadata={"help": "Test questions per subject (at most a third)."})
+    exam_val_size: int = field(default=80, metadata={"help": "Val facts per subject (at most a third of facts)."})
+    exam_test_size: int = field(default=80, metadata={"help": "Test facts per subject (at most a third)."})
+    exam_renderings: int = field(
+        default=1, metadata={"help": "Questions per val/test fact, each worded and shuffled anew (a bigger exam)."}
+    )
     sft_size: int = field(default=3000, metadata={"help": "Target SFT records, train and test together."})
     sft_test_fraction: float = field(default=0.05, metadata={"help": "Share of SFT records held out as test."})
     n_preference_pairs: int = field(default=1500, metadata={"help": "Preference pairs with A3..B3 labels."})
@@ -127,7 +130,7 @@ def generate_embedded_data(config: EmbeddedDataConfig) -> dict:
     corpus = build_corpus(rng("documents"), world, plan, config)
     sft_train, sft_test, sft_audit = build_sft(rng("sft"), world, plan, config)
     pairs, ranked, rl_prompts = build_preferences(rng("preferences"), world, config)
-    tables, answers = build_exam(rng("exam"), world, plan)
+    tables, answers = build_exam(rng("exam"), world, plan, config.exam_renderings)
     exercise_audit = [
         {"source": "pretrain", "id": doc.id, "subject": f.subject, "entity": f.entity, "attribute": f.attribute}
         for doc in corpus.raw
