@@ -32,7 +32,9 @@ class RewardEvalConfig:
     test_fraction: float = field(default=0.1, metadata={"help": "Share of prompts held out as test."})
     split_seed: int = field(default=0, metadata={"help": "Seed of the prompt-level split."})
     keep_ties: bool = field(default=False, metadata={"help": "Keep A0/B0 near-tie pairs (dropped by default)."})
-    skip_invalid: bool = field(default=False, metadata={"help": "Count and write aside bad records, not fail."})
+    on_bad_record: str = field(
+        default="error", metadata={"help": "'error', or 'skip' (count it and write it to skipped_records.jsonl)."}
+    )
     batch_size: int = field(default=16, metadata={"help": "Sequences per forward pass."})
     max_length: int | None = field(default=None, metadata={"help": "Skip (and count) pairs longer than this."})
     scale_range: list[float] = field(default_factory=lambda: [-1.0, 1.0], metadata={"help": "Expected reward range."})
@@ -45,7 +47,7 @@ class RewardEvalConfig:
 def main(config: RewardEvalConfig) -> dict:
     if config.split not in {"train", "test", "all"}:
         raise ValueError(f"split must be train, test or all, got {config.split!r}")
-    data = load_preference_pairs(config.data_files, drop_ties=not config.keep_ties, skip_invalid=config.skip_invalid)
+    data = load_preference_pairs(config.data_files, not config.keep_ties, config.on_bad_record)
     output_dir = Path(config.output_dir)
     if data.skipped:
         data.write_skipped(output_dir / "skipped_records.jsonl")

@@ -34,7 +34,9 @@ class RewardScriptArguments(ScriptArguments):
     test_fraction: float = field(default=0.1, metadata={"help": "Share of prompts held out as the test split."})
     split_seed: int = field(default=0, metadata={"help": "Seed of the prompt-level split (eval/reward.py's too)."})
     keep_ties: bool = field(default=False, metadata={"help": "Keep A0/B0 near ties (dropped by default)."})
-    skip_invalid: bool = field(default=False, metadata={"help": "Count and write aside bad records, not fail."})
+    on_bad_record: str = field(
+        default="error", metadata={"help": "'error', or 'skip' (count it and write it to skipped_records.jsonl)."}
+    )
     two_stage: bool = field(default=True, metadata={"help": "UFRM: general set first, then the finance set."})
     general_categories: list[str] = field(
         default_factory=lambda: ["general", "safety"],
@@ -73,7 +75,7 @@ def load_reward_model(path: str, model_args: ModelConfig):
 
 
 def main(script_args: RewardScriptArguments, training_args: XuanYuanRewardConfig, model_args: ModelConfig) -> dict:
-    data = load_preference_pairs(script_args.data_files, not script_args.keep_ties, script_args.skip_invalid)
+    data = load_preference_pairs(script_args.data_files, not script_args.keep_ties, script_args.on_bad_record)
     output_dir = Path(training_args.output_dir)
     if data.skipped:
         data.write_skipped(output_dir / "skipped_records.jsonl")

@@ -31,7 +31,9 @@ class SFTScriptArguments:
     pretrain_files: list[str] | None = field(default=None, metadata={"help": "Pretraining text to mix in."})
     pretrain_eval_files: list[str] | None = field(default=None, metadata={"help": "Held-out pretraining text."})
     tokenizer_name_or_path: str | None = field(default=None, metadata={"help": "Default: the model's own."})
-    skip_invalid_records: bool = field(default=False, metadata={"help": "Set bad records aside instead of failing."})
+    on_bad_record: str = field(
+        default="error", metadata={"help": "'error', or 'skip' (count it and write it to <output_dir>/rejects/)."}
+    )
     eval_before_training: bool = field(default=True, metadata={"help": "Record the held-out losses before SFT."})
     merge_adapter: bool = field(default=False, metadata={"help": "With use_peft: also save the merged model."})
 
@@ -50,7 +52,7 @@ def load_data(script_args: SFTScriptArguments, output_dir: str) -> tuple[dict, d
             continue
         loader = load_text_dataset if role.startswith("pretrain") else load_sft_dataset
         rejects = str(Path(output_dir, "rejects", f"{role}.jsonl"))
-        datasets[role], report = loader(files, script_args.skip_invalid_records, rejects)
+        datasets[role], report = loader(files, script_args.on_bad_record, rejects)
         reports[role] = report.to_dict()
     return datasets, reports
 

@@ -122,16 +122,21 @@ def test_bad_records_name_file_line_and_field(tmp_path, record, field, problem):
     assert problem in error.problem and "bad.jsonl, line 2" in str(error)
 
 
-def test_skip_invalid_counts_and_writes_bad_records_aside(tmp_path):
+def test_skipping_counts_and_writes_bad_records_aside(tmp_path):
     good = {"prompt": "问", "chosen": "好", "rejected": "差"}
-    records = [good, "{not json", {"prompt": "问", "chosen": "同", "rejected": "同"}, good]
-    path = write_jsonl(tmp_path / "mixed.jsonl", records)
-    data = load_preference_pairs(path, skip_invalid=True)
-    assert len(data.pairs) == 2 and [(e.line, e.field) for e in data.skipped] == [(2, None), (3, "rejected")]
+    same = {"prompt": "问", "chosen": "同", "rejected": "同"}
+    path = write_jsonl(tmp_path / "mixed.jsonl", [good, "{not json", same, good])
+    data = load_preference_pairs(path, on_bad_record="skip")
+    assert len(data.pairs) == 2 and [(r["line"], r["field"]) for r in data.skipped] == [(2, None), (3, "rejected")]
     aside = tmp_path / "out" / "skipped.jsonl"
     data.write_skipped(aside)
     rows = [json.loads(line) for line in aside.read_text(encoding="utf-8").splitlines()]
-    assert [(r["path"], r["line"], r["field"]) for r in rows] == [(str(path), 2, None), (str(path), 3, "rejected")]
+    assert [(r["path"], r["line"], r["field"], r["record"]) for r in rows] == [
+        (str(path), 2, None, None),
+        (str(path), 3, "rejected", same),
+    ]
+    with pytest.raises(ValueError, match="on_bad_record must be 'error' or 'skip', got 'ignore'"):
+        load_preference_pairs(path, on_bad_record="ignore")
 
 
 def test_embedded_preference_files_load_completely(tmp_path):

@@ -41,12 +41,13 @@ def test_bad_records_name_file_line_and_field(tmp_path):
     corpus = load_corpus([path], domains=["news"], on_bad_record="skip", rejected_path=tmp_path / "rejected.jsonl")
     assert corpus.texts == ["营业收入", "营业收入"] and corpus.num_rejected == 4
     rejected = [json.loads(line) for line in (tmp_path / "rejected.jsonl").read_text().splitlines()]
-    assert [r["error"].split(":")[0] for r in rejected] == [
-        f"{path}, line 2, field 'text'",
-        f"{path}, line 3, field 'text'",
-        f"{path}, line 4, field 'domain'",
-        f"{path}, line 6",
+    assert [(r["path"], r["line"], r["field"]) for r in rejected] == [
+        (str(path), 2, "text"),
+        (str(path), 3, "text"),
+        (str(path), 4, "domain"),
+        (str(path), 6, None),
     ]
+    assert [r["record"] for r in rejected] == [c[0] for c in cases] + [None]
 
 
 def test_per_domain_loss_matches_row_by_row_reference(setup):

@@ -109,7 +109,7 @@ def test_load_rejects_bad_records_naming_file_line_field(tmp_path):
     assert (error.value.path, error.value.line, error.value.field) == (str(path), 2, "messages[0].role")
 
     rejects = tmp_path / "rejects.jsonl"
-    dataset, report = load_sft_dataset([str(path)], skip_invalid=True, rejects_path=str(rejects))
+    dataset, report = load_sft_dataset([str(path)], on_bad_record="skip", rejects_path=str(rejects))
     assert len(dataset) == 1 and report.kept == 1 and report.skipped == 4
     set_aside = [json.loads(line) for line in rejects.read_text(encoding="utf-8").splitlines()]
     assert [(r["line"], r["field"]) for r in set_aside] == [

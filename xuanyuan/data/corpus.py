@@ -1,19 +1,18 @@
 """Reading a pretraining corpus: JSONL (optionally .gz) or parquet records with `text` and `domain`.
 
-Every record is validated at the boundary: a missing or non-string text, or a domain outside the
-configured mixture, raises `RecordError` naming file, line (parquet: row, from 1) and field; with
-`on_bad_record="skip"` it is counted and written aside (JSONL, with the error) instead.
+Every record is validated at the boundary: an unparseable line, a missing or non-string text, or a domain
+outside the configured mixture, raises `RecordError` naming file, line (parquet: row, from 1) and field; with
+`on_bad_record="skip"` it is counted and written aside (`write_rejects`: where, what, the record) instead.
 """
 
 from __future__ import annotations
 
 import glob
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .records import Record, RecordError, iter_jsonl, require_text
+from .records import Record, RecordError, iter_jsonl, reject_row, require_text, skips_bad_records, write_rejects
 
 
 @dataclass
@@ -23,7 +22,7 @@ class Corpus:
     num_rejected: int = 0
 
 
-def iter_records(path: str | Path, errors: list[RecordError] | None = None) -> Iterator[Record]:
+def iter_records(path: str | Path, rejects: list[dict] | None = None) -> Iterator[Record]:
     """Records of a `.jsonl`, `.jsonl.gz` or `.parquet` file."""
     if str(path).endswith(".parquet"):
         import pyarrow.parquet as pq
@@ -31,7 +30,7 @@ def iter_records(path: str | Path, errors: list[RecordError] | None = None) -> I
         for row, data in enumerate(pq.read_table(path).to_pylist(), start=1):
             yield Record(str(path), row, data)
     else:
-        yield from iter_jsonl(path, errors)
+        yield from iter_jsonl(path, rejects)
 
 
 def expand_paths(paths: Sequence[str | Path]) -> list[str]:
@@ -56,14 +55,11 @@ def load_corpus(
 
     `paths` may hold glob patterns (`shards/*.jsonl.gz`), expanded in sorted order.
     """
-    if on_bad_record not in ("error", "skip"):
-        raise ValueError(f"on_bad_record must be 'error' or 'skip', got {on_bad_record!r}")
-    skip = on_bad_record == "skip"
+    skip = skips_bad_records(on_bad_record)
     accepted = set(domains) if domains else None
     corpus, rejected = Corpus(), []
     for path in expand_paths(paths):
-        malformed: list[RecordError] | None = [] if skip else None
-        for record in iter_records(path, malformed):
+        for record in iter_records(path, rejected if skip else None):
             try:
                 text = require_text(record, text_field)
                 domain = record.data.get(domain_field)
@@ -77,14 +73,13 @@ def load_corpus(
             except RecordError as error:
                 if not skip:
                     raise
-                rejected.append({"error": str(error), "record": record.data})
+                rejected.append(reject_row(error, record.data))
                 continue
             corpus.texts.append(text)
             corpus.domains.append(domain)
-        rejected += [{"error": str(error), "record": None} for error in malformed or []]
     corpus.num_rejected = len(rejected)
-    if rejected and rejected_path is not None:
-        Path(rejected_path).parent.mkdir(parents=True, exist_ok=True)
-        with open(rejected_path, "w", encoding="utf-8") as handle:
-            handle.writelines(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rejected)
+    if skip and rejected_path is not None:
+        write_rejects(rejected_path, rejected)
+    if not corpus.texts:
+        raise ValueError(f"no valid records in {list(map(str, paths))} ({len(rejected)} set aside)")
     return corpus

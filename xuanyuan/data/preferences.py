@@ -7,8 +7,8 @@ Three record shapes are accepted, in any mix, from JSONL files:
 - ranked records `{prompt, responses}` with the responses best first, expanded to every ordered pair;
 - plain pairs `{prompt, chosen, rejected}`.
 `prompt` is a string or a list of chat messages ending with a user turn; `messages` may stand for `prompt`.
-`id` and `category` are optional. A bad record raises `RecordError` naming file, line and field, or, with
-`skip_invalid`, is counted and kept in `PreferenceData.skipped` so it can be written aside.
+`id` and `category` are optional. A bad record (an unparseable line too) raises `RecordError` naming file, line
+and field, or, with `on_bad_record="skip"`, is counted and kept in `PreferenceData.skipped` to be written aside.
 
 The reward model sees a pair as two conversations rendered by the tokenizer's chat template,
 `prompt + [{"role": "assistant", "content": response}]` — exactly how TRL's `RewardTrainer` tokenizes
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from transformers import PreTrainedTokenizerBase
 
-from .records import Record, RecordError, iter_jsonl, require_text
+from .records import Record, RecordError, iter_jsonl, reject_row, require_text, skips_bad_records, write_rejects
 
 LABELS = ("A3", "A2", "A1", "A0", "B0", "B1", "B2", "B3")
 
@@ -57,31 +57,28 @@ class PreferencePair:
 class PreferenceData:
     pairs: list[PreferencePair] = field(default_factory=list)
     dropped_ties: int = 0  # A0/B0 pairs left out on purpose
-    skipped: list[RecordError] = field(default_factory=list)  # bad records, when skipping
+    skipped: list[dict] = field(default_factory=list)  # `reject_row`s of the bad records, when skipping
 
     def write_skipped(self, path: str | Path) -> None:
-        """One JSON line per skipped record: file, line, field and problem."""
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", encoding="utf-8") as handle:
-            for error in self.skipped:
-                row = {"path": error.path, "line": error.line, "field": error.field, "problem": error.problem}
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        """One JSON line per skipped record: file, line, field, problem and the record."""
+        write_rejects(path, self.skipped)
 
 
 def load_preference_pairs(
-    paths: str | Path | Iterable[str | Path], drop_ties: bool = True, skip_invalid: bool = False
+    paths: str | Path | Iterable[str | Path], drop_ties: bool = True, on_bad_record: str = "error"
 ) -> PreferenceData:
     """Read preference records from JSONL files into validated (prompt, chosen, rejected) pairs."""
+    skip = skips_bad_records(on_bad_record)
     paths = [paths] if isinstance(paths, str | Path) else list(paths)
     data = PreferenceData()
     for path in paths:
-        for record in iter_jsonl(path, errors=data.skipped if skip_invalid else None):
+        for record in iter_jsonl(path, data.skipped if skip else None):
             try:
                 pairs = _record_pairs(record)
             except RecordError as error:
-                if not skip_invalid:
+                if not skip:
                     raise
-                data.skipped.append(error)
+                data.skipped.append(reject_row(error, record.data))
                 continue
             for pair in pairs:
                 if drop_ties and pair.strength == 0:

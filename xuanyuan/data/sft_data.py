@@ -1,15 +1,14 @@
 """Loading and validating SFT data: conversational `messages` or `prompt`/`completion` records.
 
 Sources are local JSONL / JSON-lines, parquet files, or Hub dataset ids (`name` or `name:split`). Every
-record is checked at load time; a bad one raises `RecordError` naming the file, record (line number for
-JSONL, 1-based row for parquet and Hub datasets) and field, or, with `skip_invalid`, is counted and
-written aside to a rejects JSONL so nothing is dropped silently. Pretraining text for mixed fine-tuning
-(`text` records) loads through the same path.
+record is checked at load time; a bad one (an unparseable line too) raises `RecordError` naming the file,
+record (line number for JSONL, 1-based row for parquet and Hub datasets) and field, or, with
+`on_bad_record="skip"`, is counted and written aside to a rejects JSONL so nothing is dropped silently.
+Pretraining text for mixed fine-tuning (`text` records) loads through the same path.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from datasets import Dataset, load_dataset
 
-from .records import Record, RecordError, iter_jsonl, require_text
+from .records import Record, RecordError, iter_jsonl, reject_row, require_text, skips_bad_records, write_rejects
 
 ROLES = ("system", "user", "assistant")
 DEFAULT_CATEGORY = "default"
@@ -41,11 +40,12 @@ class LoadReport:
         }
 
 
-def iter_records(source: str) -> Iterator[Record]:
-    """Every record of a local JSONL(.gz)/parquet file or a Hub dataset (`name` or `name:split`, default `train`)."""
+def iter_records(source: str, rejects: list[dict] | None = None) -> Iterator[Record]:
+    """Every record of a local JSONL(.gz)/parquet file or a Hub dataset (`name` or `name:split`, default `train`);
+    unparseable JSONL lines go to `rejects` when it is given (see `iter_jsonl`)."""
     path = Path(source)
     if path.name.endswith((".jsonl", ".json", ".jsonl.gz")) and path.exists():
-        yield from iter_jsonl(path)
+        yield from iter_jsonl(path, rejects)
         return
     if path.suffix == ".parquet" and path.exists():
         rows = load_dataset("parquet", data_files=str(path), split="train")
@@ -121,12 +121,12 @@ def validate_text_record(record: Record, text_field: str = "text") -> dict:
     }
 
 
-def _load(sources: list[str], validate, skip_invalid: bool, rejects_path: str | None) -> tuple[Dataset, LoadReport]:
-    report = LoadReport(rejects_path=rejects_path if skip_invalid else None)
+def _load(sources: list[str], validate, on_bad_record: str, rejects_path: str | None) -> tuple[Dataset, LoadReport]:
+    skip = skips_bad_records(on_bad_record)
+    report = LoadReport(rejects_path=rejects_path if skip else None)
     rows, rejects, kind = [], [], None
     for source in sources:
-        errors: list[RecordError] = []
-        for record in iter_records(source):
+        for record in iter_records(source, rejects if skip else None):
             try:
                 row = validate(record)
                 row_kind = "messages" if "messages" in row else "prompt" if "prompt" in row else "text"
@@ -140,41 +140,29 @@ def _load(sources: list[str], validate, skip_invalid: bool, rejects_path: str | 
                         f"is a {row_kind!r} record but {first.path}, line {first.line} started a {kind!r} dataset",
                     )
             except RecordError as error:
-                if not skip_invalid:
+                if not skip:
                     raise
-                errors.append(error)
-                rejects.append(
-                    {
-                        "path": error.path,
-                        "line": error.line,
-                        "field": error.field,
-                        "problem": error.problem,
-                        "record": record.data,
-                    }
-                )
+                rejects.append(reject_row(error, record.data))
                 continue
             rows.append(row)
-        report.problems.update(error.field or "record" for error in errors)
-        report.skipped += len(errors)
-    report.kept = len(rows)
-    if rejects_path and rejects:
-        Path(rejects_path).parent.mkdir(parents=True, exist_ok=True)
-        with open(rejects_path, "w", encoding="utf-8") as handle:
-            handle.writelines(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rejects)
+    report.kept, report.skipped = len(rows), len(rejects)
+    report.problems.update(row["field"] or "record" for row in rejects)
+    if skip and rejects_path:
+        write_rejects(rejects_path, rejects)
     if not rows:
         raise ValueError(f"no valid records in {sources} ({report.skipped} set aside)")
     return Dataset.from_list(rows), report
 
 
 def load_sft_dataset(
-    sources: list[str], skip_invalid: bool = False, rejects_path: str | None = None, category_field: str = "category"
+    sources: list[str], on_bad_record: str = "error", rejects_path: str | None = None, category_field: str = "category"
 ) -> tuple[Dataset, LoadReport]:
     """Validated SFT records (one format per dataset) as a `datasets.Dataset` with a `category` column."""
-    return _load(sources, lambda r: validate_sft_record(r, category_field), skip_invalid, rejects_path)
+    return _load(sources, lambda r: validate_sft_record(r, category_field), on_bad_record, rejects_path)
 
 
 def load_text_dataset(
-    sources: list[str], skip_invalid: bool = False, rejects_path: str | None = None, text_field: str = "text"
+    sources: list[str], on_bad_record: str = "error", rejects_path: str | None = None, text_field: str = "text"
 ) -> tuple[Dataset, LoadReport]:
     """Validated pretraining documents as a `datasets.Dataset` with `text` and `domain` columns."""
-    return _load(sources, lambda r: validate_text_record(r, text_field), skip_invalid, rejects_path)
+    return _load(sources, lambda r: validate_text_record(r, text_field), on_bad_record, rejects_path)

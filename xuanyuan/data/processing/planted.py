@@ -7,42 +7,31 @@ OpenCC would still convert; duplicates: one of the pair removed by the dedup sta
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections import Counter
 from pathlib import Path
 
 import regex
 
 from xuanyuan.data.processing.reader import iter_raw_records, resolve_inputs
+from xuanyuan.data.records import check_unique_id, iter_jsonl
 
 _HALF_PUNCT_NEXT_TO_HAN = regex.compile(r"\p{Han}[,;:?!]|[,;:?!(]\p{Han}|\p{Han}[.)]|%\.\p{Han}")
 _SYMBOL_RUN = regex.compile(r"([\p{P}\p{S}])\1{2,}")
 _BAD_SPACE = regex.compile(r"[\t\u3000]|  |\n{3,}|[ \t]\n")
 
 
-def _read_jsonl(path: Path):
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
 def load_run(output_dir: str | Path) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
-    """(id → output text, id → (stage, reason) of removed documents) of a finished run."""
+    """(id → output text, id → (stage, reason) of removed documents) of a finished run; an id must be unique."""
     out = Path(output_dir)
-    kept = {}
+    kept, removed, seen = {}, {}, {}
     for path in sorted((out / "data").glob("*")):
-        if path.suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            records = pq.read_table(path).to_pylist()
-        else:
-            records = _read_jsonl(path)
-        kept.update({record["id"]: record["text"] for record in records})
-    removed = {}
+        for record in iter_raw_records(str(path)) if path.suffix == ".parquet" else iter_jsonl(path):
+            check_unique_id(seen, record, record.data["id"])
+            kept[record.data["id"]] = record.data["text"]
     for path in sorted((out / "removed").glob("*/*.jsonl*")):
-        for record in _read_jsonl(path):
-            removed[record["id"]] = (record["stage"], record["reason"])
+        for record in iter_jsonl(path):
+            check_unique_id(seen, record, record.data["id"])
+            removed[record.data["id"]] = (record.data["stage"], record.data["reason"])
     return kept, removed
 
 
@@ -55,7 +44,7 @@ def planted_report(planted_file: str, inputs: list[str], output_dir: str) -> dic
         record.data.get("id") for path in resolve_inputs(inputs) for record in iter_raw_records(path) if record.data
     }
     per_kind: dict[str, Counter] = {}
-    for item in _read_jsonl(Path(planted_file)):
+    for item in (record.data for record in iter_jsonl(planted_file)):
         doc_id, kind, detail = item["id"], item["kind"], item.get("detail", "")
         counts = per_kind.setdefault(kind, Counter())
         counts["planted"] += 1

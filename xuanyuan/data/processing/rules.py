@@ -16,6 +16,8 @@ from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
+from xuanyuan.data.records import read_text
+
 DEFAULT_BOILERPLATE = [
     r"版权所有",
     r"首页\s*[|｜>]",
@@ -59,7 +61,7 @@ def read_keywords(path: str | Path) -> list[str]:
     """Non-empty, non-comment lines of a keyword file."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"keyword_file {str(path)!r} does not exist")
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    lines = read_text(path).splitlines()
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from xuanyuan.data.records import RecordError, iter_jsonl, require_text
+from xuanyuan.data.records import RecordError, iter_jsonl, read_text, require_text
 from xuanyuan.utils.extras import require
 
 from .safety import fasttext_input
@@ -27,14 +27,13 @@ def read_labelled(paths: Iterable[str | Path]) -> list[tuple[str, str]]:
         if str(path).endswith(".jsonl"):
             examples += [(require_text(r, "label"), require_text(r, "text")) for r in iter_jsonl(path)]
             continue
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                label, _, text = line.strip().partition(" ")
-                if not label.startswith(LABEL_PREFIX) or len(label) == len(LABEL_PREFIX) or not text.strip():
-                    raise RecordError(path, number, None, "expected '__label__<name> <text>'")
-                examples.append((label.removeprefix(LABEL_PREFIX), text))
+        for number, line in enumerate(read_text(path).splitlines(), start=1):
+            if not line.strip():
+                continue
+            label, _, text = line.strip().partition(" ")
+            if not label.startswith(LABEL_PREFIX) or len(label) == len(LABEL_PREFIX) or not text.strip():
+                raise RecordError(path, number, None, "expected '__label__<name> <text>'")
+            examples.append((label.removeprefix(LABEL_PREFIX), text))
     return examples
 
 
