@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from . import plots
 from .mc_data import LETTERS, MCSubject
 from .mc_requests import MCRequest
 
@@ -127,38 +128,25 @@ def markdown_report(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _label(name: str, index: int) -> str:
-    """Chart labels must be ASCII: no CJK font can be assumed (FinanceIQ's subject names are Chinese)."""
-    return name if name.isascii() else f"subject {index + 1}"
-
-
 def plot_charts(report: dict, output_dir: Path) -> list[Path]:
-    """categories.png (a bar per category and overall) and subjects.png (a bar per subject); 0.25 = chance."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """categories.png (a bar per category and overall) and subjects.png (a bar per subject); 0.25 = chance.
+    Names no installed font can draw (FinanceIQ's subjects are Chinese) become "subject 1", "subject 2", ..."""
     settings = report["settings"]
     title = f"{settings['benchmark']} {settings['split']}, {settings['num_fewshot']}-shot, {settings['scoring']}"
     charts = []
     groups = {"categories": {**report["categories"], "overall": report["overall"]}, "subjects": report["subjects"]}
     for chart, rows in groups.items():
-        labels = [_label(name, i) for i, name in enumerate(rows)]
-        values = [row["accuracy"] for row in rows.values()]
-        figure, axes = plt.subplots(figsize=(max(4.0, 0.5 * len(rows) + 2), 4))
-        axes.bar(range(len(rows)), values, color="tab:blue")
-        axes.axhline(0.25, color="gray", linestyle="--", linewidth=1, label="chance (0.25)")
-        rotate = len(rows) > 4
-        axes.set_xticks(range(len(rows)), labels, rotation=60 if rotate else 0, ha="right" if rotate else "center")
-        axes.set_ylim(0, 1)
-        axes.set_ylabel("accuracy (mean over subjects)" if chart == "categories" else "accuracy")
-        axes.set_title(f"{title}: {chart}", fontsize=9)
-        axes.legend(fontsize=8)
-        figure.tight_layout()
+        fallback = "category" if chart == "categories" else "subject"
+        labels = [plots.readable(name, f"{fallback} {i + 1}") for i, name in enumerate(rows)]
         path = output_dir / f"{chart}.png"
-        figure.savefig(path, dpi=100)
-        plt.close(figure)
+        with plots.figure(path, (plots.MIN_WIDTH, 3.6)) as (figure, axes):
+            axes.bar(range(len(rows)), [row["accuracy"] for row in rows.values()], color="tab:blue")
+            axes.axhline(0.25, color="gray", linestyle="--", linewidth=1, label="chance (0.25)")
+            plots.label_bars(figure, axes, labels)
+            axes.set_ylim(0, 1)
+            axes.set_ylabel("accuracy (mean over subjects)" if chart == "categories" else "accuracy")
+            axes.set_title(f"{title}: {chart}")
+            plots.legend_beside(axes)
         charts.append(path)
     return charts
 

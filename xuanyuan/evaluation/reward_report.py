@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..data.preferences import PreferencePair, encode_conversation
+from . import plots
 
 
 @dataclass
@@ -220,21 +221,13 @@ def reward_report_markdown(report: dict, title: str = "Reward-model evaluation")
 
 
 def plot_margin_histogram(scores: PairScores, path: str | Path, title: str = "chosen − rejected reward") -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     margins = np.asarray(scores.chosen) - np.asarray(scores.rejected)
-    figure, axis = plt.subplots(figsize=(6, 4))
-    axis.hist(margins, bins=40, color="tab:blue", alpha=0.8)
-    axis.axvline(0.0, color="black", linewidth=1)
-    axis.set_xlabel("reward margin")
-    axis.set_ylabel("pairs")
-    axis.set_title(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    with plots.figure(path, (6, 4)) as (_, axis):
+        axis.hist(margins, bins=40, color="tab:blue", alpha=0.8)
+        axis.axvline(0.0, color="black", linewidth=1)
+        axis.set_xlabel("reward margin")
+        axis.set_ylabel("pairs")
+        axis.set_title(title)
 
 
 def write_reward_report(

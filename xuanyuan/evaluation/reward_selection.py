@@ -27,6 +27,7 @@ import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
 from ..data.preferences import PreferencePair
+from . import plots
 from .reward_report import evaluate_reward_model
 
 ACCURACY_TOLERANCE = 0.02  # accuracies this close count as equal when the reward range decides
@@ -185,32 +186,34 @@ def selection_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_margin_curve(curve: list[dict], stage_starts: dict[str, int], log: SelectionLog, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = [row["step"] for row in curve]
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
-    top.plot(steps, [row["mean"] for row in curve], color="tab:blue", linewidth=0.8, label="training pairs")
-    for name in {n for e in log.evaluations for n in e.reports}:
-        points = [(e.step, e.reports[name]["margin"]["mean"]) for e in log.evaluations]
-        top.plot(*zip(*points, strict=True), marker="o", linestyle="--", label=f"{name} test set")
-    bottom.plot(steps, [row["var"] for row in curve], color="tab:orange", linewidth=0.8)
-    for axis in (top, bottom):
-        for stage, start in stage_starts.items():
+def _mark_stages(axes, stage_starts: dict[str, int], last_step: int) -> None:
+    """A dotted line where each later stage starts; stage names above the top panel, centred on their steps."""
+    starts = sorted(stage_starts.items(), key=lambda item: item[1])
+    ends = [start for _, start in starts[1:]] + [last_step]
+    for _, start in starts[1:]:
+        for axis in axes:
             axis.axvline(start, color="grey", linewidth=0.8, linestyle=":")
-            axis.text(start, 1.0, f" {stage}", transform=axis.get_xaxis_transform(), va="top", fontsize=8)
-    top.axhline(0.0, color="black", linewidth=0.6)
-    top.set_ylabel("margin mean")
-    top.legend(fontsize=8)
-    bottom.set_ylabel("margin variance")
-    bottom.set_xlabel("optimizer step")
-    figure.suptitle("chosen − rejected reward during training")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    names = axes[0].secondary_xaxis("top")
+    centres = [(start + end) / 2 for (_, start), end in zip(starts, ends, strict=True)]
+    names.set_xticks(centres, [plots.readable(stage, f"stage {i + 1}") for i, (stage, _) in enumerate(starts)])
+    names.tick_params(length=0)
+
+
+def plot_margin_curve(curve: list[dict], stage_starts: dict[str, int], log: SelectionLog, path: Path) -> None:
+    steps = [row["step"] for row in curve]
+    with plots.figure(path, (9, 6), nrows=2, sharex=True) as (figure, (top, bottom)):
+        top.plot(steps, [row["mean"] for row in curve], color="tab:blue", linewidth=0.8, label="training pairs")
+        for name in sorted({n for e in log.evaluations for n in e.reports}):
+            points = [(e.step, e.reports[name]["margin"]["mean"]) for e in log.evaluations]
+            top.plot(*zip(*points, strict=True), marker="o", linestyle="--", label=f"{name} test set")
+        bottom.plot(steps, [row["var"] for row in curve], color="tab:orange", linewidth=0.8)
+        _mark_stages((top, bottom), stage_starts, steps[-1] if steps else 0)
+        top.axhline(0.0, color="black", linewidth=0.6)
+        top.set_ylabel("margin mean")
+        plots.legend_beside(top)
+        bottom.set_ylabel("margin variance")
+        bottom.set_xlabel("optimizer step")
+        figure.suptitle("chosen − rejected reward during training")
 
 
 def _shared_bins(groups: list[list[float]], count: int) -> np.ndarray:
@@ -222,35 +225,30 @@ def _shared_bins(groups: list[list[float]], count: int) -> np.ndarray:
 
 def plot_margin_histograms(log: SelectionLog, path: Path, windows: int = 4) -> None:
     """Top row: training margins in `windows` equal step windows; below: each test set per checkpoint."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
 
     test_sets = sorted({n for e in log.evaluations for n in e.reports})
     steps = sorted(log.train_margins)
     chunks = [c for c in np.array_split(np.asarray(steps), min(windows, len(steps))) if c.size]
-    figure, axes = plt.subplots(1 + len(test_sets), 1, figsize=(8, 3 * (1 + len(test_sets))), squeeze=False)
-    colors = plt.cm.viridis(np.linspace(0, 0.9, max(len(chunks), len(log.evaluations), 1)))
+    colors = colormaps["viridis"](np.linspace(0, 0.9, max(len(chunks), len(log.evaluations), 1)))
     windows = [[m for s in chunk for m in log.train_margins[int(s)]] for chunk in chunks]
-    bins = _shared_bins(windows, 40)
-    for color, chunk, values in zip(colors, chunks, windows, strict=False):
-        axes[0, 0].hist(values, bins=bins, histtype="step", color=color, label=f"steps {chunk[0]}–{chunk[-1]}")
-    axes[0, 0].set_title("training pairs")
-    for row, name in enumerate(test_sets, start=1):
-        bins = _shared_bins([e.margins[name] for e in log.evaluations], 30)
-        for color, entry in zip(colors, log.evaluations, strict=False):
-            label = f"{entry.stage} epoch {entry.epoch:g} (step {entry.step})"
-            axes[row, 0].hist(entry.margins[name], bins=bins, histtype="step", color=color, label=label)
-        axes[row, 0].set_title(f"{name} test set")
-    for axis in axes[:, 0]:
-        axis.axvline(0.0, color="black", linewidth=0.6)
-        axis.set_ylabel("pairs")
-        axis.legend(fontsize=7)
-    axes[-1, 0].set_xlabel("chosen − rejected reward")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    size = (9, 3 * (1 + len(test_sets)))
+    with plots.figure(path, size, nrows=1 + len(test_sets), squeeze=False) as (figure, axes):
+        bins = _shared_bins(windows, 40)
+        for color, chunk, values in zip(colors, chunks, windows, strict=False):
+            axes[0, 0].hist(values, bins=bins, histtype="step", color=color, label=f"steps {chunk[0]}–{chunk[-1]}")
+        axes[0, 0].set_title("training pairs")
+        for row, name in enumerate(test_sets, start=1):
+            bins = _shared_bins([e.margins[name] for e in log.evaluations], 30)
+            for color, entry in zip(colors, log.evaluations, strict=False):
+                label = f"{entry.stage} epoch {entry.epoch:g} (step {entry.step})"
+                axes[row, 0].hist(entry.margins[name], bins=bins, histtype="step", color=color, label=label)
+            axes[row, 0].set_title(f"{name} test set")
+        for axis in axes[:, 0]:
+            axis.axvline(0.0, color="black", linewidth=0.6)
+            axis.set_ylabel("pairs")
+            plots.legend_beside(axis)
+        axes[-1, 0].set_xlabel("chosen − rejected reward")
 
 
 def write_selection_report(
