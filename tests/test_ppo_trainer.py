@@ -90,7 +90,7 @@ def test_two_steps_update_actor_and_critic_only(tmp_path):
     assert not changed(reference_before, trainer.reference)
     for row in history:
         assert all(key in row for key in ("reward/score", "kl/ref", "loss/critic", "policy/entropy"))
-    assert (tmp_path / "ppo_metrics.png").exists()
+    assert (tmp_path / "ppo_metrics.png").exists() and (tmp_path / "ppo_curves.png").exists()
     assert (tmp_path / "checkpoint-2" / "actor" / "model.safetensors").exists()
 
 

@@ -1,10 +1,13 @@
-"""PPO monitoring: the reward-hacking guard (a pure function of the metric history) and the PNG plot."""
+"""PPO monitoring: the reward-hacking guard (a pure function of the metric history) and the PNG plots."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
+
+from ...evaluation import plots
 
 PLOTTED_METRICS = (
     "reward/score",
@@ -14,6 +17,12 @@ PLOTTED_METRICS = (
     "policy/clip_fraction",
     "policy/entropy",
 )
+CURVES = ("reward/score", "kl/ref")  # ppo_curves.png: what a user looks at first
+Y_LABELS = {
+    "reward/score": "reward-model score (batch mean)",
+    "kl/ref": "KL to the reference (per response)",
+    "response/length": "tokens",
+}
 
 
 def slope(series: list[float]) -> float:
@@ -50,19 +59,16 @@ def reward_hacking_warnings(
     return warnings
 
 
-def plot_metrics(history: list[dict[str, float]], path: str | Path) -> None:
-    """One panel per monitored metric against the PPO step."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(2, 3, figsize=(13, 6.5))
+def plot_metrics(
+    history: list[dict[str, float]], path: str | Path, metrics: tuple[str, ...] = PLOTTED_METRICS
+) -> None:
+    """One panel per metric against the PPO step, three to a row."""
+    columns = min(3, len(metrics))
+    rows = math.ceil(len(metrics) / columns)
     steps = [row["step"] for row in history]
-    for axis, name in zip(axes.flat, PLOTTED_METRICS, strict=True):
-        axis.plot(steps, [row.get(name, float("nan")) for row in history])
-        axis.set_title(name)
-        axis.set_xlabel("PPO step")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    with plots.figure(path, (4.3 * columns, 3.2 * rows), nrows=rows, ncols=columns, squeeze=False) as (_, axes):
+        for axis, name in zip(axes.flat, metrics, strict=False):
+            axis.plot(steps, [row.get(name, float("nan")) for row in history], marker="." if len(steps) < 50 else "")
+            axis.set_title(name)
+            axis.set_xlabel("PPO step")
+            axis.set_ylabel(Y_LABELS.get(name, ""))

@@ -23,7 +23,7 @@ from accelerate.utils import set_seed
 from . import distributed
 from .config import PPOConfig
 from .core import entropy_from_logits, masked_mean, masked_whiten, policy_loss, token_logprobs, value_loss
-from .monitoring import plot_metrics, reward_hacking_warnings
+from .monitoring import CURVES, plot_metrics, reward_hacking_warnings
 from .rollout import Rollout, collect_rollout, response_logits, token_values
 
 STATE_FILE = "ppo_state.json"
@@ -270,6 +270,7 @@ class PPOTrainer:
                 break
         if self.accelerator.is_main_process and self.history:
             plot_metrics(self.history, self.output_dir / "ppo_metrics.png")
+            plot_metrics(self.history, self.output_dir / "ppo_curves.png", CURVES)
         return self.history
 
     @staticmethod
