@@ -36,6 +36,7 @@ from ..data.mixture import (
     reweight,
 )
 from ..data.packing import DOCUMENT_ATTENTION_MODES, PackedCollator, PackedDataset
+from .loss_curves import LossCurveCallback
 
 logger = logging.get_logger(__name__)
 
@@ -156,6 +157,7 @@ class PretrainTrainer(Trainer):
         )
         if args.mixture_interval > 0:
             self.add_callback(MixtureControllerCallback(self))
+        self.add_callback(LossCurveCallback("pretraining", group_kind="domain"))
 
     # ---- data ----
     def get_train_dataloader(self) -> torch.utils.data.DataLoader:

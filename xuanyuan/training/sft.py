@@ -22,6 +22,7 @@ from datasets import Dataset, concatenate_datasets
 from trl import SFTConfig, SFTTrainer
 
 from ..hub import ModelCard, write_model_card
+from .loss_curves import LossCurveCallback
 from .mixture import PRETRAIN, Mixture, MixtureSampler, RatioRule, rebalance_shares
 
 
@@ -102,6 +103,7 @@ class XuanYuanSFTTrainer(SFTTrainer):
         if self._padding_free_max_length is not None:
             args.max_length = self._padding_free_max_length
         self.card = card
+        self.add_callback(LossCurveCallback("SFT"))
         self.mixture: Mixture | None = None
         self.mixture_history: list[dict] = []
         self._mixture_sampler: MixtureSampler | None = None
