@@ -1,0 +1,106 @@
+"""Rewrite the numbers in README.md from a pipeline report, so the README quotes a run rather than memory.
+
+    python scripts/readme_numbers.py [--report outputs/tiny/report.json] [--readme README.md]
+
+Only the block between `<!-- numbers:begin -->` and `<!-- numbers:end -->` is replaced: a sentence on the
+machine and the total stage time, every stage's time, and a table of the numbers listed in NUMBERS below
+(a dotted path into report.json, a label, a format). Edit NUMBERS to change what the README shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Number:
+    path: str  # dotted path into report.json: "stages.<stage>.seconds" or "stages.<stage>.metrics.<key>..."
+    label: str
+    format: str = "{}"
+
+
+NUMBERS = (
+    Number("stages.pretrain.seconds", "pretraining time", "{:.0f} s"),
+    Number("stages.sft.seconds", "SFT time", "{:.0f} s"),
+    Number("stages.ppo.seconds", "PPO time", "{:.0f} s"),
+    Number("stages.ppl_init.metrics.perplexity", "held-out perplexity, random init", "{:.0f}"),
+    Number("stages.ppl_pretrain.metrics.perplexity", "held-out perplexity after pretraining", "{:.2f}"),
+    Number("stages.sft.metrics.eval_before.sft_loss", "SFT held-out loss before SFT", "{:.2f}"),
+    Number("stages.sft.metrics.eval.sft_loss", "SFT held-out loss after SFT", "{:.2f}"),
+    Number("stages.eval_reward.metrics.accuracy", "reward model accuracy, held-out prompts", "{:.3f}"),
+    Number("stages.ppo.metrics.reward_first", "PPO reward, first step", "{:.2f}"),
+    Number("stages.ppo.metrics.reward_last", "PPO reward, last step", "{:.2f}"),
+    Number("stages.ppo.metrics.kl_last", "PPO KL to the SFT model, last step", "{:.2f}"),
+    Number("stages.compare_ppo_sft.metrics.good", "PPO answers judged better than SFT's", "{}"),
+    Number("stages.compare_ppo_sft.metrics.bad", "PPO answers judged worse than SFT's", "{}"),
+    Number("stages.exam_init.metrics.overall.accuracy", "exam accuracy (blank form), random init", "{:.3f}"),
+    Number("stages.exam_pretrain_blank.metrics.overall.accuracy", "exam accuracy after pretraining", "{:.3f}"),
+    Number("stages.exam_sft_blank.metrics.overall.accuracy", "exam accuracy after SFT", "{:.3f}"),
+    Number("stages.exam_ppo_blank.metrics.overall.accuracy", "exam accuracy after PPO", "{:.3f}"),
+    Number("stages.exam_sft_letter.metrics.overall.accuracy", "exam accuracy after SFT, letter form", "{:.3f}"),
+    Number("stages.quantize_4bit.metrics.size.ratio_to_fp32", "NF4 model size / fp32", "{:.2f}"),
+    Number("stages.quantize_4bit.metrics.perplexity_ratio", "NF4 perplexity / fp32", "{:.3f}"),
+)
+BEGIN, END = "<!-- numbers:begin -->", "<!-- numbers:end -->"
+
+
+def lookup(report: dict, path: str):
+    value = report
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise SystemExit(f"the report has no {path!r} (see NUMBERS in {Path(__file__).name})")
+        value = value[part]
+    return value
+
+
+def machine_sentence(report: dict) -> str:
+    machine = report.get("machine", {})
+    if "cpu_model" not in machine:
+        return f"Measured on an unrecorded machine: {len(report['stages'])} stages"
+    where = machine["cpu_model"] + (f" with {machine['cuda_name']}" if machine.get("cuda_name") else "")
+    return (
+        f"Measured on {where} ({machine['threads']} threads, {machine['precision']} training):"
+        f" {len(report['stages'])} stages"
+    )
+
+
+def render(report: dict) -> str:
+    """The block's new contents, markers included."""
+    total = sum(stage["seconds"] for stage in report["stages"].values())
+    times = ", ".join(f"{name} {stage['seconds']:.0f} s" for name, stage in report["stages"].items())
+    rows = [f"| {number.label} | {number.format.format(lookup(report, number.path))} |" for number in NUMBERS]
+    return "\n".join(
+        [
+            BEGIN,
+            f"{machine_sentence(report)}, {total:.0f} s of stage time.",
+            f"Stage times: {times}.",
+            "",
+            "| number | value |",
+            "|---|---:|",
+            *rows,
+            END,
+        ]
+    )
+
+
+def replace_block(text: str, block: str) -> str:
+    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
+        raise SystemExit(f"expected one {BEGIN} … {END} block, in that order; add the markers where the numbers go")
+    return text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--report", type=Path, default=Path("outputs/tiny/report.json"))
+    parser.add_argument("--readme", type=Path, default=Path("README.md"))
+    args = parser.parse_args(argv)
+    report = json.loads(args.report.read_text(encoding="utf-8"))
+    text = args.readme.read_text(encoding="utf-8")
+    args.readme.write_text(replace_block(text, render(report)), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
