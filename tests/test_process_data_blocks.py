@@ -203,7 +203,7 @@ def write_lines(path, lines: list[bytes]):
         (b'{"id": "b", "text": "unterminated', "invalid_json", "invalid JSON"),
         (b'{"id": "b"}', "missing_text", "field 'text': missing"),
         (b'{"id": "b", "text": 42}', "non_string_text", "expected a string, got int"),
-        ('{"id": "b", "text": "坏'.encode() + b"\xff\xfe" + b'"}', "invalid_utf8", "not UTF-8"),
+        ('{"id": "b", "text": "坏'.encode() + b"\xff\xfe" + b'"}', "invalid_utf8", "not valid UTF-8 (byte 0xff at"),
     ],
 )
 def test_reader_errors_name_file_and_line(tmp_path, line, reason, needle):
@@ -217,7 +217,7 @@ def test_reader_skip_counts_and_sets_aside(tmp_path):
     from xuanyuan.data.processing.writers import AsideWriter
 
     path = write_lines(tmp_path / "in.jsonl", [json.dumps(GOOD).encode(), b"not json", b'{"text": null}'])
-    reader = RecordReader([path], on_error="skip", rejects_writer=AsideWriter(str(tmp_path / "aside"), "read"))
+    reader = RecordReader([path], on_bad_record="skip", rejects_writer=AsideWriter(str(tmp_path / "aside"), "read"))
     out = list(reader.run())
     assert [(d.id, d.metadata["lang"], d.metadata["domain"]) for d in out] == [("a", "zh", "news")]
     assert (

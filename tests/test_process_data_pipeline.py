@@ -47,7 +47,9 @@ def corpus(tmp_path_factory):
 
 
 def pipeline(root: Path, out: Path, **overrides) -> DataPipeline:
-    run = ProcessDataConfig(output_dir=str(out), input=[str(root / "raw.jsonl")], tasks=2, workers=1, on_error="skip")
+    run = ProcessDataConfig(
+        output_dir=str(out), input=[str(root / "raw.jsonl")], tasks=2, workers=1, on_bad_record="skip"
+    )
     return DataPipeline(
         run=run,
         rules=RuleFilterConfig(keyword_file=str(root / "keywords.txt")),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from xuanyuan.data.processing.rules import KeywordFilter, LineFilter, MinLengthF
 from xuanyuan.data.processing.sampling import DomainSampler, SamplingConfig
 from xuanyuan.data.processing.stats import StatsReport
 from xuanyuan.data.processing.writers import AsideWriter, TaskShardReader, intermediate_writer, output_writer
+from xuanyuan.data.records import skips_bad_records
 from xuanyuan.utils.extras import require
 
 
@@ -60,9 +62,11 @@ class ProcessDataConfig:
         default_factory=list, metadata={"help": "Input files or globs (JSONL, JSONL.gz, parquet)."}
     )
     output_format: str = field(default="jsonl.gz", metadata={"help": "jsonl.gz, jsonl or parquet."})
-    on_error: str = field(
-        default="raise",
-        metadata={"help": "Bad records: 'raise' (stop, naming file and line) or 'skip' (count and set aside)."},
+    on_bad_record: str = field(
+        default="error",
+        metadata={
+            "help": "Bad records: 'error' (stop, naming file and line) or 'skip' (count, set aside in removed/read/)."
+        },
     )
     default_domain: str = field(default="general", metadata={"help": "Domain of records without one."})
     min_cjk_share: float = field(
@@ -99,6 +103,7 @@ class ProcessDataConfig:
             self.input = [self.input]
         for name in ("perplexity", "safety", "slurm", "ray"):
             setattr(self, name, _section(getattr(self, name), name))
+        skips_bad_records(self.on_bad_record)
         if self.executor not in ("local", "slurm", "ray"):
             raise ValueError(f"executor must be local, slurm or ray, got {self.executor!r}")
 
@@ -154,8 +159,8 @@ class DataPipeline:
         work, run = self.out / "work", self.run
         reader = RecordReader(
             paths,
-            on_error=run.on_error,
-            rejects_writer=self.aside("read") if run.on_error == "skip" else None,
+            on_bad_record=run.on_bad_record,
+            rejects_writer=self.aside("read") if skips_bad_records(run.on_bad_record) else None,
             default_domain=run.default_domain,
             min_cjk_share=run.min_cjk_share,
         )
@@ -280,4 +285,9 @@ class DataPipeline:
             executor = self.make_executor(name, pipeline, tasks, executor)
         executor.run()
         stats = self.out / "stats.json"
-        return json.loads(stats.read_text(encoding="utf-8")) if stats.exists() else None
+        if not stats.exists():
+            return None
+        report = json.loads(stats.read_text(encoding="utf-8"))
+        if report["documents_in"] == 0:
+            warnings.warn(f"no documents in {', '.join(paths)}: the output is empty (0 documents)", stacklevel=2)
+        return report

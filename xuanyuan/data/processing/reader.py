@@ -2,8 +2,9 @@
 
 datatrove's own readers log and skip a malformed line and stop a file at the first non-UTF-8 byte; the
 issue asks for the opposite: every bad record is an error naming file and line (`RecordError`), or — with
-`on_error="skip"` — counted in the stats and written aside with the reason, never silently dropped. Files are
-opened read-only through fsspec (local paths, globs, or remote URLs).
+`on_bad_record="skip"` — counted in the stats and written aside with the reason, never silently dropped. Lines
+are decoded and parsed by `xuanyuan.data.records` (UTF-8, BOM and CRLF accepted), like every other loader's.
+Files are opened read-only through fsspec (local paths, globs, or remote URLs).
 
 Work is split over tasks by file when there are at least as many files as tasks, otherwise by record
 (record i goes to task i mod tasks), so a single input file still feeds every worker.
@@ -24,7 +25,7 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from xuanyuan.data.processing.language import detect_language
-from xuanyuan.data.records import RecordError
+from xuanyuan.data.records import RecordError, decode_bytes, numbered_lines, parse_object, skips_bad_records
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".json.zst")
 
@@ -60,27 +61,19 @@ class RawRecord:
 
 def _iter_jsonl(path: str) -> Iterator[RawRecord]:
     with fsspec.open(path, "rb", compression="infer") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
+        for number, offset, raw in numbered_lines(handle):
+            try:
+                text = decode_bytes(path, raw, line=number, offset=offset)
+            except RecordError as error:
+                yield RawRecord(path, number, None, raw.decode("utf-8", "replace"), ("invalid_utf8", error.problem))
+                continue
+            if not text.strip():
                 continue
             try:
-                text = line.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raw = line.decode("utf-8", errors="replace")
-                yield RawRecord(
-                    path, line_number, None, raw, ("invalid_utf8", f"not UTF-8 ({error.reason} at byte {error.start})")
-                )
-                continue
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as error:
-                yield RawRecord(path, line_number, None, text, ("invalid_json", f"invalid JSON ({error.msg})"))
-                continue
-            if not isinstance(data, dict):
-                problem = ("invalid_json", f"expected a JSON object, got {type(data).__name__}")
-                yield RawRecord(path, line_number, None, text, problem)
-                continue
-            yield RawRecord(path, line_number, data, text)
+                data, problem = parse_object(path, number, text), None
+            except RecordError as error:
+                data, problem = None, ("invalid_json", error.problem)
+            yield RawRecord(path, number, data, text, problem)
 
 
 def _iter_parquet(path: str) -> Iterator[RawRecord]:
@@ -109,18 +102,17 @@ class RecordReader(PipelineStep):
     def __init__(
         self,
         paths: list[str],
-        on_error: str = "raise",
+        on_bad_record: str = "error",
         rejects_writer: DiskWriter | None = None,
         default_domain: str = "general",
         min_cjk_share: float = 0.3,
         text_key: str = "text",
     ):
         super().__init__()
-        if on_error not in ("raise", "skip"):
-            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-        if on_error == "skip" and rejects_writer is None:
-            raise ValueError("on_error='skip' needs a rejects_writer so that skipped records are written aside")
-        self.paths, self.on_error, self.rejects_writer = list(paths), on_error, rejects_writer
+        self.skip = skips_bad_records(on_bad_record)
+        if self.skip and rejects_writer is None:
+            raise ValueError("on_bad_record='skip' needs a rejects_writer so that skipped records are written aside")
+        self.paths, self.rejects_writer = list(paths), rejects_writer
         self.default_domain, self.min_cjk_share, self.text_key = default_domain, min_cjk_share, text_key
 
     def shard(self, rank: int, world_size: int) -> Iterator[RawRecord]:
@@ -167,7 +159,7 @@ class RecordReader(PipelineStep):
         error = RecordError(
             record.path, record.line, None if reason in ("invalid_json", "invalid_utf8") else self.text_key, message
         )
-        if self.on_error == "raise":
+        if not self.skip:
             raise error
         raw = record.raw or json.dumps(record.data, ensure_ascii=False, default=repr)
         self.stat_update(f"removed_docs:{reason}")
