@@ -68,11 +68,14 @@ def score_samples(args: FilterArguments, tokenizer, policy, reward_model, prompt
 
 
 def main(args: FilterArguments) -> dict:
+    from xuanyuan.training.ppo.data import require_prompts
+
+    prompts = load_prompts(args.prompt_files, unique_ids=True)  # kept and dropped prompts are told apart by id
+    require_prompts(prompts, args.prompt_files, 1, "the prompt filter")
     set_seed(args.seed)
     tokenizer = AutoTokenizer.from_pretrained(args.sft_model)
     policy = AutoModelForCausalLM.from_pretrained(args.sft_model).eval()
     reward_model = AutoModelForSequenceClassification.from_pretrained(args.reward_model, num_labels=1).eval()
-    prompts = load_prompts(args.prompt_files)
     prompt_ids, too_long = tokenize_prompts(prompts, tokenizer, args.system_prompt, args.max_prompt_length)
     if too_long:
         raise SystemExit(f"{too_long} prompts exceed max_prompt_length={args.max_prompt_length}; raise it")

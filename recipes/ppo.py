@@ -37,6 +37,10 @@ class PPOScriptArguments:
     )
     ptx_files: list[str] = field(default_factory=list, metadata={"help": "Pretraining text for the ptx term."})
     system_prompt: str | None = field(default=XUANYUAN_SYSTEM_PROMPT, metadata={"help": "Prepended to prompts."})
+    on_bad_record: str = field(
+        default="error",
+        metadata={"help": "'error', or 'skip' (count it and write it to <output_dir>/rejected_prompts.jsonl)."},
+    )
 
 
 def lora(model_args: ModelConfig, task_type: TaskType) -> LoraConfig:
@@ -50,12 +54,30 @@ def lora(model_args: ModelConfig, task_type: TaskType) -> LoraConfig:
     )
 
 
+def prompt_token_ids(script_args: PPOScriptArguments, config: PPOConfig, tokenizer, processes: int) -> tuple:
+    """Token ids of the RL prompts (mixed by source) and how many were too long, checked before any model loads:
+    bad records stop the run (or go to rejected_prompts.jsonl), and one rollout batch must be filled."""
+    from xuanyuan.training.ppo.data import require_prompts
+
+    rejected = Path(config.output_dir, "rejected_prompts.jsonl")
+    prompts = load_prompts(script_args.prompt_files, script_args.on_bad_record, rejected)
+    prompts = mix_by_source(prompts, script_args.new_prompt_share, config.seed)
+    prompt_ids, too_long = tokenize_prompts(prompts, tokenizer, script_args.system_prompt, config.max_prompt_length)
+    purpose = (
+        f"one rollout batch (rollout_batch_size {config.rollout_batch_size} × {processes} process(es); "
+        f"{too_long} longer than max_prompt_length={config.max_prompt_length} left out)"
+    )
+    require_prompts(prompt_ids, script_args.prompt_files, config.rollout_batch_size * processes, purpose)
+    return prompt_ids, too_long
+
+
 def main(script_args: PPOScriptArguments, config: PPOConfig, model_args: ModelConfig, on_trained=None) -> dict:
     """`on_trained(trainer)`, if given, runs after training and before saving (tests inspect the models)."""
     if not (script_args.sft_model and script_args.reward_model and script_args.prompt_files):
         raise SystemExit("ppo.py needs --sft_model, --reward_model and --prompt_files")
     accelerator = make_accelerator(config)  # first: under ZeRO-3 the models below then load partitioned
     tokenizer = AutoTokenizer.from_pretrained(script_args.sft_model)
+    prompt_ids, too_long = prompt_token_ids(script_args, config, tokenizer, accelerator.num_processes)
     actor = AutoModelForCausalLM.from_pretrained(script_args.sft_model)
     critic = AutoModelForSequenceClassification.from_pretrained(script_args.reward_model, num_labels=1)
     reward_model = AutoModelForSequenceClassification.from_pretrained(script_args.reward_model, num_labels=1)
@@ -66,8 +88,6 @@ def main(script_args: PPOScriptArguments, config: PPOConfig, model_args: ModelCo
     else:
         reference = AutoModelForCausalLM.from_pretrained(script_args.sft_model)
 
-    prompts = mix_by_source(load_prompts(script_args.prompt_files), script_args.new_prompt_share, config.seed)
-    prompt_ids, too_long = tokenize_prompts(prompts, tokenizer, script_args.system_prompt, config.max_prompt_length)
     ptx = load_ptx_texts(script_args.ptx_files, tokenizer, config.ptx_max_length) if config.ptx_coef > 0 else []
     print(f"{len(prompt_ids)} prompts ({too_long} longer than {config.max_prompt_length} tokens left out)")
 

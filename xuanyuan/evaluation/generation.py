@@ -16,7 +16,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from ..data.records import RecordError, iter_jsonl, require_text
+from ..data.records import RecordError, check_unique_id, iter_jsonl, require_text
 from .generation_metrics import generation_metrics
 
 
@@ -29,11 +29,13 @@ class GenerationExample:
 
 
 def load_generation_examples(paths: list[str | Path]) -> list[GenerationExample]:
-    examples = []
+    """Every record as an example; ids must be unique (eval/compare.py matches two models' answers by id)."""
+    examples, seen = [], {}
     for path in paths:
         for record in iter_jsonl(path):
             data = record.data
             record_id = str(data.get("id", f"{Path(path).name}:{record.line}"))
+            check_unique_id(seen, record, record_id)
             if "messages" in data:
                 messages = data["messages"]
                 ok = isinstance(messages, list) and len(messages) >= 2

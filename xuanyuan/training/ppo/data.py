@@ -2,15 +2,27 @@
 
 Prompt records are `{"prompt": str}` or `{"messages": [...]}` (ending with a user turn), with an
 optional `source` (the report mixes prompts taken from the preference data with new ones, 1:1) and
-`category` (the finance sub-domain, used by the prompt filter and PEI).
+`category` (the finance sub-domain, used by the prompt filter and PEI). Prompt files are checked before any
+model loads: bad records stop the run (or, with `on_bad_record="skip"`, are written aside), and too few usable
+prompts is an error naming the files.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
-from xuanyuan.data.records import Record, RecordError, iter_jsonl, require_text
+from xuanyuan.data.records import (
+    Record,
+    RecordError,
+    check_unique_id,
+    iter_jsonl,
+    reject_row,
+    require_text,
+    skips_bad_records,
+    write_rejects,
+)
 
 
 @dataclass(frozen=True)
@@ -33,19 +45,39 @@ def prompt_messages(record: Record) -> list[dict]:
     return [{"role": "user", "content": require_text(record, "prompt")}]
 
 
-def load_prompts(paths: list[str]) -> list[PromptRecord]:
-    prompts = []
+def load_prompts(
+    paths: list[str], on_bad_record: str = "error", rejected_path: str | Path | None = None, unique_ids: bool = False
+) -> list[PromptRecord]:
+    """Every valid prompt record; `unique_ids` for callers that key prompts by id (a repeat is an error)."""
+    skip = skips_bad_records(on_bad_record)
+    prompts, rejected, seen = [], [], {}
     for path in paths:
-        for record in iter_jsonl(path):
-            prompts.append(
-                PromptRecord(
+        for record in iter_jsonl(path, rejected if skip else None):
+            try:
+                prompt = PromptRecord(
                     id=str(record.data.get("id", f"{path}:{record.line}")),
                     messages=prompt_messages(record),
                     source=str(record.data.get("source", "new")),
                     category=str(record.data.get("category", "general")),
                 )
-            )
+                if unique_ids:
+                    check_unique_id(seen, record, prompt.id)
+            except RecordError as error:
+                if not skip:
+                    raise
+                rejected.append(reject_row(error, record.data))
+                continue
+            prompts.append(prompt)
+    if skip and rejected_path is not None:
+        write_rejects(rejected_path, rejected)
     return prompts
+
+
+def require_prompts(prompts: list, paths: list[str], needed: int, purpose: str) -> None:
+    """Raise `ValueError` naming the prompt files when fewer than `needed` prompts are usable for `purpose`."""
+    if len(prompts) < needed:
+        files = ", ".join(map(str, paths))
+        raise ValueError(f"{files}: {len(prompts)} usable prompt(s); {purpose} needs at least {needed}")
 
 
 def mix_by_source(prompts: list[PromptRecord], new_share: float, seed: int) -> list[PromptRecord]:
