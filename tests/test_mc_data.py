@@ -6,15 +6,16 @@ import json
 import pytest
 
 from xuanyuan.data.records import RecordError
+from xuanyuan.evaluation import mc_eval
 from xuanyuan.evaluation.mc_data import get_benchmark, load_hub, load_local
 
 CEVAL_HEADER = ["id", "question", "A", "B", "C", "D", "answer", "explanation"]
 CMMLU_HEADER = ["", "Question", "A", "B", "C", "D", "Answer"]
 
 
-def write_csv(path, header, rows):
+def write_csv(path, header, rows, encoding="utf-8"):
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="") as handle:
+    with open(path, "w", encoding=encoding, newline="") as handle:
         csv.writer(handle).writerows([header, *rows])
 
 
@@ -75,6 +76,42 @@ def test_bad_answer_names_file_line_and_column(ceval_dir):
     write_csv(ceval_dir / "val" / "logic_val.csv", CEVAL_HEADER, rows)
     with pytest.raises(RecordError, match=r"logic_val\.csv, line 3, field 'answer': answer must be one of A/B/C/D"):
         load_local(get_benchmark("ceval"), ceval_dir, "val", num_fewshot=0)
+
+
+def write_ceval_subject(root, encoding):
+    for split, n in (("dev", 5), ("val", 3)):
+        write_csv(root / split / f"accountant_{split}.csv", CEVAL_HEADER, ceval_rows(n), encoding=encoding)
+
+
+def test_gbk_exam_files_fail_clearly_as_utf8_and_load_with_their_encoding(tmp_path):
+    write_ceval_subject(tmp_path / "gbk", "gbk")
+    offset = len(",".join(CEVAL_HEADER) + "\r\n0,")  # the ASCII header row, then 问 of 问题0: 0xce 0xca in GBK
+    message = rf"accountant_val\.csv, line 2: not valid UTF-8 \(byte 0xce at offset {offset}\); .*--encoding gbk"
+    with pytest.raises(RecordError, match=message):
+        load_local(get_benchmark("ceval"), tmp_path / "gbk", "val", num_fewshot=5)
+    (subject,) = load_local(get_benchmark("ceval"), tmp_path / "gbk", "val", num_fewshot=5, encoding="gbk")
+    assert [q.question for q in subject.questions] == ["问题0", "问题1", "问题2"] and len(subject.dev) == 5
+
+    write_ceval_subject(tmp_path / "bom", "utf-8-sig")  # a UTF-8 BOM, as Excel writes it
+    (subject,) = load_local(get_benchmark("ceval"), tmp_path / "bom", "val", num_fewshot=5)
+    assert subject.questions[0].id == "0" and subject.questions[0].question == "问题0"
+
+
+def test_mc_eval_config_takes_the_encoding(tmp_path, monkeypatch):
+    class DataLoaded(Exception):
+        pass
+
+    def stop(*args, **kwargs):  # the tokenizer loads right after the data: stop there, no model needed
+        raise DataLoaded
+
+    monkeypatch.setattr(mc_eval, "load_tokenizer", stop)
+    write_ceval_subject(tmp_path, "gbk")
+    config = mc_eval.MCEvalConfig(model="no/such-model", output_dir=str(tmp_path / "out"), data_dir=str(tmp_path))
+    with pytest.raises(RecordError, match="--encoding gbk"):
+        mc_eval.run_mc_eval(config)
+    config.encoding = "gbk"
+    with pytest.raises(DataLoaded):
+        mc_eval.run_mc_eval(config)
 
 
 def test_missing_column_names_the_file(tmp_path):

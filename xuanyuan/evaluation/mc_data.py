@@ -8,7 +8,8 @@ Local layouts, as the official repositories ship them:
 - FinanceIQ: the CMMLU layout under `data/` (`data/{dev,test}/{subject}.csv`, Chinese subject names).
 
 CSV files are read with the standard `csv` module so every cell stays the exact text of the file (pandas,
-which the official scripts use, would turn an option `1.50` into `1.5`). A file that breaks the layout raises
+which the official scripts use, would turn an option `1.50` into `1.5`), in UTF-8 (a BOM is accepted) or the
+given `encoding` (Chinese exam files often come in GBK). A file that breaks the layout or does not decode raises
 `RecordError` naming the file, the line and the column. Every row of the scored split is kept: a row whose
 answer is not one of A-D is an error, never a silent skip.
 """
@@ -16,14 +17,16 @@ answer is not one of A-D is an error, never a silent skip.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data.records import RecordError
+from ..data.records import RecordError, read_text
 
 LETTERS = ("A", "B", "C", "D")
 BENCHMARK_LISTS = Path(__file__).resolve().parent.parent / "resources" / "benchmarks"
+ENCODING_HINT = "pass the file's encoding with --encoding (e.g. --encoding gbk for GBK files) or convert it to UTF-8"
 
 
 @dataclass(frozen=True)
@@ -88,11 +91,13 @@ def data_root(benchmark: Benchmark, data_dir: str | Path) -> Path:
     return root
 
 
-def read_questions(path: Path, columns: tuple[str, ...], need_answer: bool = True) -> list[MCQuestion]:
+def read_questions(
+    path: Path, columns: tuple[str, ...], need_answer: bool = True, encoding: str = "utf-8"
+) -> list[MCQuestion]:
     """Rows of one subject file; the id is the `id` column, else the leading index column, else the row number."""
     if not path.is_file():
         raise RecordError(path, 0, None, "file not found")
-    with open(path, encoding="utf-8-sig", newline="") as handle:
+    with io.StringIO(read_text(path, encoding, ENCODING_HINT), newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:
@@ -131,7 +136,7 @@ def load_subject_info(benchmark: Benchmark, root: Path) -> SubjectInfo:
     if not mapping_path.is_file():
         return shipped_subject_info(benchmark)
     info = {}
-    for subject, entry in json.loads(mapping_path.read_text(encoding="utf-8")).items():
+    for subject, entry in json.loads(read_text(mapping_path)).items():
         if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[1], str)):
             raise RecordError(mapping_path, 0, subject, f"expected [name_en, name_zh, category], got {entry!r:.80}")
         category = entry[2]
@@ -167,9 +172,15 @@ def discover_subjects(benchmark: Benchmark, root: Path, split: str) -> list[str]
 
 
 def load_local(
-    benchmark: Benchmark, data_dir: str | Path, split: str, num_fewshot: int, subjects: list[str] | None = None
+    benchmark: Benchmark,
+    data_dir: str | Path,
+    split: str,
+    num_fewshot: int,
+    subjects: list[str] | None = None,
+    encoding: str = "utf-8",
 ) -> list[MCSubject]:
-    """Every subject (or the named ones) of a local copy: the scored `split` plus `dev` shots when needed."""
+    """Every subject (or the named ones) of a local copy: the scored `split` plus `dev` shots when needed; the
+    CSV files are in `encoding`."""
     root = data_root(benchmark, data_dir)
     info = load_subject_info(benchmark, root)
     loaded = []
@@ -178,9 +189,10 @@ def load_local(
         if subject not in info:
             raise RecordError(path, 0, None, f"subject {subject!r} is not in the subject mapping; add it to "
                                              f"{root / 'subject_mapping.json'}")  # fmt: skip
-        questions = read_questions(path, benchmark.columns)
-        dev = read_questions(subject_file(benchmark, root, "dev", subject), benchmark.columns) if num_fewshot else []
-        check_shots(subject_file(benchmark, root, "dev", subject), dev, num_fewshot)
+        dev_path = subject_file(benchmark, root, "dev", subject)
+        questions = read_questions(path, benchmark.columns, encoding=encoding)
+        dev = read_questions(dev_path, benchmark.columns, encoding=encoding) if num_fewshot else []
+        check_shots(dev_path, dev, num_fewshot)
         name_zh, categories = info[subject]
         loaded.append(MCSubject(subject, name_zh, categories, dev, questions))
     return loaded

@@ -38,6 +38,9 @@ class MCEvalConfig:
     hub_dataset: str | None = field(default=None, metadata={"help": "Hub dataset id (default: the official one)."})
     split: str | None = field(default=None, metadata={"help": "Scored split (default: C-Eval val, else test)."})
     subjects: list[str] | None = field(default=None, metadata={"help": "Only these subjects (default: all)."})
+    encoding: str = field(
+        default="utf-8", metadata={"help": "Encoding of the local CSV files: utf-8 (a BOM is accepted), gbk, ..."}
+    )
     num_fewshot: int = field(default=5, metadata={"help": "Dev examples before each question (0-5)."})
     scoring: str = field(default="letter", metadata={"help": f"One of {SCORINGS}."})
     chat_template: bool = field(default=False, metadata={"help": "Wrap the prompt in the tokenizer's chat template."})
@@ -68,7 +71,7 @@ def run_mc_eval(config: MCEvalConfig) -> dict:
         raise ValueError(f"scoring must be one of {SCORINGS}, got {config.scoring!r}")
     split = config.split or benchmark.default_split
     if config.data_dir:
-        subjects = load_local(benchmark, config.data_dir, split, config.num_fewshot, config.subjects)
+        subjects = load_local(benchmark, config.data_dir, split, config.num_fewshot, config.subjects, config.encoding)
     else:
         subjects = load_hub(benchmark, split, config.num_fewshot, config.subjects, config.hub_dataset)
     tokenizer = load_tokenizer(config.model, trust_remote_code=config.trust_remote_code)
