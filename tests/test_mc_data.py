@@ -114,6 +114,16 @@ def test_mc_eval_config_takes_the_encoding(tmp_path, monkeypatch):
         mc_eval.run_mc_eval(config)
 
 
+def test_a_repeated_question_id_names_both_lines(ceval_dir):
+    rows = ceval_rows(3)
+    rows[2][0] = "0"
+    write_csv(ceval_dir / "val" / "logic_val.csv", CEVAL_HEADER, rows)
+    with pytest.raises(
+        RecordError, match=r"logic_val\.csv, line 4, field 'id': duplicate id '0' \(also at .*, line 2\)"
+    ):
+        load_local(get_benchmark("ceval"), ceval_dir, "val", num_fewshot=0)
+
+
 def test_missing_column_names_the_file(tmp_path):
     write_csv(tmp_path / "test" / "arts.csv", ["", "Question", "A", "B", "C", "D"], [["0", "q", "1", "2", "3", "4"]])
     with pytest.raises(RecordError, match=r"arts\.csv, line 1, field 'Answer': missing column"):

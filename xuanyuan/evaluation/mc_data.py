@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data.records import RecordError, read_text
+from ..data.records import Record, RecordError, check_unique_id, read_text
 
 LETTERS = ("A", "B", "C", "D")
 BENCHMARK_LISTS = Path(__file__).resolve().parent.parent / "resources" / "benchmarks"
@@ -94,7 +94,8 @@ def data_root(benchmark: Benchmark, data_dir: str | Path) -> Path:
 def read_questions(
     path: Path, columns: tuple[str, ...], need_answer: bool = True, encoding: str = "utf-8"
 ) -> list[MCQuestion]:
-    """Rows of one subject file; the id is the `id` column, else the leading index column, else the row number."""
+    """Rows of one subject file; the id is the `id` column, else the leading index column, else the row number.
+    Ids must be unique (reports match questions across runs by subject and id)."""
     if not path.is_file():
         raise RecordError(path, 0, None, "file not found")
     with io.StringIO(read_text(path, encoding, ENCODING_HINT), newline="") as handle:
@@ -107,7 +108,7 @@ def read_questions(
             raise RecordError(path, 1, missing[0], f"missing column; header is {header}")
         where = [header.index(name) for name in columns]
         id_column = header.index("id") if "id" in header else (0 if header[0] in ("", "Unnamed: 0") else None)
-        questions = []
+        questions, seen = [], {}
         for row in reader:
             if not any(cell.strip() for cell in row):
                 continue
@@ -121,6 +122,7 @@ def read_questions(
             if not question.strip():
                 raise RecordError(path, reader.line_num, columns[0], "empty question")
             qid = row[id_column] if id_column is not None else str(len(questions))
+            check_unique_id(seen, Record(str(path), reader.line_num, {}), qid)
             questions.append(MCQuestion(qid, question, tuple(options), answer))
     if not questions:
         raise RecordError(path, 1, None, "no questions")
