@@ -57,20 +57,17 @@ def decode_bytes(
 ) -> str:
     """`raw` (text starting at `line`, at byte `offset` of the file) decoded; a byte that does not decode, or a
     NUL byte (a binary file), raises `RecordError` naming its line and file offset, with `hint` on what to do."""
-    name = "UTF-8" if _utf8(encoding) else encoding
-
-    def error_at(position: int, problem: str) -> RecordError:
-        return RecordError(path, line + raw.count(b"\n", 0, position), None, problem)
-
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as error:
-        byte, position = raw[error.start], offset + error.start
-        raise error_at(error.start, f"not valid {name} (byte 0x{byte:02x} at offset {position}); {hint}") from None
-    if "\x00" in text:
+        name, position = "UTF-8" if _utf8(encoding) else encoding, error.start
+        problem = f"not valid {name} (byte 0x{raw[position]:02x} at offset {offset + position}); {hint}"
+    else:
+        if "\x00" not in text:
+            return text
         position = len(text[: text.index("\x00")].encode(encoding))
-        raise error_at(position, f"binary data (NUL byte at offset {offset + position}); expected a {name} text file")
-    return text
+        problem = f"binary data (NUL byte at offset {offset + position}); expected a text file"
+    raise RecordError(path, line + raw.count(b"\n", 0, position), None, problem)
 
 
 def read_text(path: str | Path, encoding: str = "utf-8", hint: str = CONVERT_TO_UTF8) -> str:
