@@ -16,6 +16,7 @@ from transformers import AutoConfig, LlamaConfig
 
 from ..tokenization import load_tokenizer
 from ..utils.extras import require
+from ..utils.quiet import quiet_third_party
 from .shapes import check_linear_shapes, gptq_rule
 
 
@@ -56,6 +57,7 @@ def quantize_gptq(
     check_linear_shapes(model_path, gptq_rule(settings.group_size))
     os.environ.setdefault("GPTQMODEL_CPU_WORKERS", str(min(os.cpu_count() or 1, 2)))
     gptqmodel = require("gptqmodel")
+    quiet_third_party()  # gptqmodel's logger exists only now
     register_llama_family(model_path)
     quantize_config = gptqmodel.QuantizeConfig(
         bits=settings.bits,
