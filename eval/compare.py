@@ -16,7 +16,6 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
-from trl import TrlParser
 
 import xuanyuan  # noqa: F401  (registers the XuanYuan Auto classes)
 from xuanyuan.data.records import RecordError, iter_jsonl, require_text
@@ -109,5 +108,7 @@ def main(config: CompareConfig) -> dict:
 
 
 if __name__ == "__main__":
-    (config,) = TrlParser(dataclass_types=[CompareConfig]).parse_args_and_config()
+    from xuanyuan.cli import parse_recipe_args
+
+    (config,) = parse_recipe_args([CompareConfig])
     main(config)

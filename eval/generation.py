@@ -15,7 +15,6 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, set_seed
-from trl import TrlParser
 
 import xuanyuan  # noqa: F401  (registers the XuanYuan Auto classes)
 from xuanyuan.data.records import RecordError, iter_jsonl
@@ -94,5 +93,7 @@ def main(config: GenerationEvalConfig) -> dict:
 
 
 if __name__ == "__main__":
-    (config,) = TrlParser(dataclass_types=[GenerationEvalConfig]).parse_args_and_config()
+    from xuanyuan.cli import parse_recipe_args
+
+    (config,) = parse_recipe_args([GenerationEvalConfig])
     main(config)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM
-from trl import TrlParser
 
 import xuanyuan  # noqa: F401  (registers the XuanYuan Auto classes)
 from xuanyuan.data.records import iter_jsonl, require_text
@@ -44,5 +43,7 @@ def main(config: PerplexityConfig) -> dict:
 
 
 if __name__ == "__main__":
-    (config,) = TrlParser(dataclass_types=[PerplexityConfig]).parse_args_and_config()
+    from xuanyuan.cli import parse_recipe_args
+
+    (config,) = parse_recipe_args([PerplexityConfig])
     main(config)

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModelForSequenceClassification, set_seed
-from trl import TrlParser
 
 import xuanyuan  # noqa: F401  (registers the XuanYuan Auto classes)
 from xuanyuan.data.preferences import load_preference_pairs, split_by_prompt
@@ -77,5 +76,7 @@ def main(config: RewardEvalConfig) -> dict:
 
 
 if __name__ == "__main__":
-    (config,) = TrlParser(dataclass_types=[RewardEvalConfig]).parse_args_and_config()
+    from xuanyuan.cli import parse_recipe_args
+
+    (config,) = parse_recipe_args([RewardEvalConfig])
     main(config)

@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
-from trl import TrlParser
 
 import xuanyuan  # noqa: F401  (registers the XuanYuan Auto classes)
 from xuanyuan.quantization import HubSettings, ReportSettings, finish_checkpoint, quantize_bnb
@@ -43,5 +42,10 @@ def main(config: BnbQuantizeConfig, report: ReportSettings, hub: HubSettings) ->
 
 
 if __name__ == "__main__":
-    parser = TrlParser(dataclass_types=[BnbQuantizeConfig, ReportSettings, HubSettings])
-    main(*parser.parse_args_and_config())
+    from xuanyuan.cli import parse_recipe_args
+
+    main(
+        *parse_recipe_args(
+            [BnbQuantizeConfig], ["xuanyuan.quantization:ReportSettings", "xuanyuan.quantization:HubSettings"]
+        )
+    )

@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
-from trl import TrlParser
 
 import xuanyuan  # noqa: F401  (registers the XuanYuan Auto classes)
 from xuanyuan.quantization import (
@@ -75,5 +74,10 @@ def main(config: GPTQQuantizeConfig, report: ReportSettings, hub: HubSettings) -
 
 
 if __name__ == "__main__":
-    parser = TrlParser(dataclass_types=[GPTQQuantizeConfig, ReportSettings, HubSettings])
-    main(*parser.parse_args_and_config())
+    from xuanyuan.cli import parse_recipe_args
+
+    main(
+        *parse_recipe_args(
+            [GPTQQuantizeConfig], ["xuanyuan.quantization:ReportSettings", "xuanyuan.quantization:HubSettings"]
+        )
+    )

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers import GenerationConfig, set_seed
-from trl import TrlParser
 
 from xuanyuan import XuanYuanConfig, XuanYuanForCausalLM
 from xuanyuan.tokenization import load_tokenizer
@@ -65,5 +64,7 @@ def main(config: CreateModelConfig) -> dict:
 
 
 if __name__ == "__main__":
-    (config,) = TrlParser(dataclass_types=[CreateModelConfig]).parse_args_and_config()
+    from xuanyuan.cli import parse_recipe_args
+
+    (config,) = parse_recipe_args([CreateModelConfig])
     main(config)

@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, set_seed
-from trl import TrlParser
 
 import xuanyuan  # noqa: F401  (registers the XuanYuan classes with the Auto* factories)
 from xuanyuan.data.records import iter_jsonl
@@ -116,5 +115,7 @@ def main(args: FilterArguments) -> dict:
 
 
 if __name__ == "__main__":
-    (arguments,) = TrlParser(dataclass_types=[FilterArguments]).parse_args_and_config()
+    from xuanyuan.cli import parse_recipe_args
+
+    (arguments,) = parse_recipe_args([FilterArguments])
     main(arguments)

@@ -7,13 +7,13 @@ Values in the YAML file replace the `EmbeddedDataConfig` defaults; command-line 
 
 import time
 
-from trl import TrlParser
-
 from xuanyuan.data.embedded import EmbeddedDataConfig, generate_embedded_data
 
 
 def main(args: list[str] | None = None) -> dict:
-    (config,) = TrlParser(dataclass_types=[EmbeddedDataConfig]).parse_args_and_config(args)
+    from xuanyuan.cli import parse_recipe_args
+
+    (config,) = parse_recipe_args([EmbeddedDataConfig], argv=args)
     start = time.perf_counter()
     manifest = generate_embedded_data(config)
     print(f"wrote {len(manifest['files'])} files to {config.output_dir} in {time.perf_counter() - start:.1f}s")

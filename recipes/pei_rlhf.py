@@ -23,8 +23,6 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from trl import TrlParser
-
 from xuanyuan.data.records import iter_jsonl
 from xuanyuan.training.ppo.pei import PEIConfig, next_kl_coef, pei_step, should_stop
 
@@ -129,5 +127,7 @@ def main(args: PEIArguments) -> list[dict]:
 
 
 if __name__ == "__main__":
-    (arguments,) = TrlParser(dataclass_types=[PEIArguments]).parse_args_and_config()
+    from xuanyuan.cli import parse_recipe_args
+
+    (arguments,) = parse_recipe_args([PEIArguments])
     main(arguments)

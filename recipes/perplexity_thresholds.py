@@ -17,8 +17,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trl import TrlParser
-
 from xuanyuan.data.processing.perplexity import HFScorer, read_reference, reference_thresholds, write_thresholds
 
 
@@ -53,5 +51,7 @@ def main(config: PerplexityThresholdsConfig) -> dict:
 
 
 if __name__ == "__main__":
-    (config,) = TrlParser(dataclass_types=[PerplexityThresholdsConfig]).parse_args_and_config()
+    from xuanyuan.cli import parse_recipe_args
+
+    (config,) = parse_recipe_args([PerplexityThresholdsConfig])
     main(config)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from peft import LoraConfig, TaskType, get_peft_model
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, GenerationConfig
-from trl import ModelConfig, TrlParser
+from trl import ModelConfig
 
 import xuanyuan  # noqa: F401  (registers the XuanYuan classes with the Auto* factories)
 from xuanyuan.tokenization import XUANYUAN_SYSTEM_PROMPT
@@ -138,5 +138,6 @@ def summarise(history: list[dict], num_prompts: int, prompts_left_out: int) -> d
 
 
 if __name__ == "__main__":
-    parser = TrlParser(dataclass_types=[PPOScriptArguments, PPOConfig, ModelConfig])
-    main(*parser.parse_args_and_config())
+    from xuanyuan.cli import parse_recipe_args
+
+    main(*parse_recipe_args([PPOScriptArguments], ["xuanyuan.training.ppo:PPOConfig", "trl:ModelConfig"]))

@@ -15,17 +15,12 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from transformers import AutoModelForCausalLM, set_seed
-from trl import ModelConfig, TrlParser
+if TYPE_CHECKING:  # imported where used, so that `--help` answers without loading the training stack
+    from trl import ModelConfig
 
-from xuanyuan import XuanYuanConfig, XuanYuanForCausalLM
-from xuanyuan.data.corpus import load_corpus
-from xuanyuan.data.mixture import parse_domain_weights
-from xuanyuan.data.packing import pack_corpus
-from xuanyuan.tokenization import load_tokenizer
-from xuanyuan.training.pretrain import PretrainConfig, PretrainTrainer
+    from xuanyuan.training.pretrain import PretrainConfig
 
 
 @dataclass
@@ -45,6 +40,11 @@ class PretrainScriptArguments:
 
 
 def load_model(script_args: PretrainScriptArguments, model_args: ModelConfig, tokenizer, max_length: int):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from xuanyuan import XuanYuanConfig, XuanYuanForCausalLM
+
     dtype = model_args.dtype if model_args.dtype in (None, "auto") else getattr(torch, model_args.dtype)
     if model_args.model_name_or_path:
         model = AutoModelForCausalLM.from_pretrained(
@@ -75,6 +75,14 @@ def load_model(script_args: PretrainScriptArguments, model_args: ModelConfig, to
 def main(
     script_args: PretrainScriptArguments, training_args: PretrainConfig, model_args: ModelConfig, callbacks=None
 ) -> dict:
+    from transformers import set_seed
+
+    from xuanyuan.data.corpus import load_corpus
+    from xuanyuan.data.mixture import parse_domain_weights
+    from xuanyuan.data.packing import pack_corpus
+    from xuanyuan.tokenization import load_tokenizer
+    from xuanyuan.training.pretrain import PretrainTrainer
+
     set_seed(training_args.seed)
     output_dir = Path(training_args.output_dir)
     tokenizer = load_tokenizer(script_args.tokenizer or model_args.model_name_or_path)
@@ -114,5 +122,8 @@ def main(
 
 
 if __name__ == "__main__":
-    parser = TrlParser((PretrainScriptArguments, PretrainConfig, ModelConfig))
-    main(*parser.parse_args_and_config())
+    from xuanyuan.cli import parse_recipe_args
+
+    main(
+        *parse_recipe_args([PretrainScriptArguments], ["xuanyuan.training.pretrain:PretrainConfig", "trl:ModelConfig"])
+    )

@@ -16,8 +16,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trl import TrlParser
-
 from xuanyuan.data.processing.dedup import DedupConfig
 from xuanyuan.data.processing.normalize import NormalizeConfig
 from xuanyuan.data.processing.pipeline import DataPipeline, ProcessDataConfig
@@ -51,10 +49,12 @@ def main(run, normalize, rules, dedup, sampling, check) -> dict | None:
     return report
 
 
-def make_parser() -> TrlParser:
+def parse_args(argv: list[str] | None = None) -> tuple:
+    from xuanyuan.cli import parse_recipe_args
+
     sections = [ProcessDataConfig, NormalizeConfig, RuleFilterConfig, DedupConfig, SamplingConfig, PlantedCheck]
-    return TrlParser(dataclass_types=sections)
+    return parse_recipe_args(sections, argv=argv)
 
 
 if __name__ == "__main__":
-    main(*make_parser().parse_args_and_config())
+    main(*parse_args())

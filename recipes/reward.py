@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 from transformers import AutoModelForSequenceClassification
-from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config
+from trl import ModelConfig, ScriptArguments, get_peft_config
 
 import xuanyuan  # noqa: F401  (registers the XuanYuan Auto classes)
 from xuanyuan.data.preferences import PreferencePair, load_preference_pairs, split_by_prompt
@@ -136,9 +136,12 @@ def _load_checkpoint(path: str, model_args: ModelConfig, is_peft: bool):
     return PeftModel.from_pretrained(base, path).merge_and_unload()
 
 
-def make_parser() -> TrlParser:
-    return TrlParser(dataclass_types=[RewardScriptArguments, XuanYuanRewardConfig, ModelConfig])
+def parse_args(argv: list[str] | None = None) -> tuple:
+    from xuanyuan.cli import parse_recipe_args
+
+    library = ["xuanyuan.training.reward:XuanYuanRewardConfig", "trl:ModelConfig"]
+    return parse_recipe_args([RewardScriptArguments], library, argv=argv)
 
 
 if __name__ == "__main__":
-    main(*make_parser().parse_args_and_config())
+    main(*parse_args())

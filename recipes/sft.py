@@ -13,15 +13,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
+if TYPE_CHECKING:  # imported where used, so that `--help` answers without loading the training stack
+    from trl import ModelConfig
 
-import xuanyuan  # noqa: F401  (registers the XuanYuan Auto classes)
-from xuanyuan.data.sft_data import load_sft_dataset, load_text_dataset
-from xuanyuan.hub import ModelCard, chat_generation_config
-from xuanyuan.tokenization import load_tokenizer
-from xuanyuan.training import XuanYuanSFTConfig, XuanYuanSFTTrainer
-from xuanyuan.training.adapters import merge_adapter
+    from xuanyuan.training import XuanYuanSFTConfig, XuanYuanSFTTrainer
 
 
 @dataclass
@@ -40,6 +37,8 @@ class SFTScriptArguments:
 
 def load_data(script_args: SFTScriptArguments, output_dir: str) -> tuple[dict, dict]:
     """Datasets by role and their load reports; bad records go to {output_dir}/rejects/ when skipping."""
+    from xuanyuan.data.sft_data import load_sft_dataset, load_text_dataset
+
     sources = {
         "train": script_args.train_files,
         "eval": script_args.eval_files,
@@ -87,6 +86,13 @@ def collect_metrics(
 
 
 def main(script_args: SFTScriptArguments, training_args: XuanYuanSFTConfig, model_args: ModelConfig) -> dict:
+    from trl import get_peft_config, get_quantization_config
+
+    from xuanyuan.hub import ModelCard, chat_generation_config
+    from xuanyuan.tokenization import load_tokenizer
+    from xuanyuan.training import XuanYuanSFTTrainer
+    from xuanyuan.training.adapters import merge_adapter
+
     training_args.model_init_kwargs = {
         "dtype": model_args.dtype,
         "attn_implementation": model_args.attn_implementation,
@@ -148,5 +154,6 @@ def main(script_args: SFTScriptArguments, training_args: XuanYuanSFTConfig, mode
 
 
 if __name__ == "__main__":
-    parser = TrlParser(dataclass_types=[SFTScriptArguments, XuanYuanSFTConfig, ModelConfig])
-    main(*parser.parse_args_and_config())
+    from xuanyuan.cli import parse_recipe_args
+
+    main(*parse_recipe_args([SFTScriptArguments], ["xuanyuan.training:XuanYuanSFTConfig", "trl:ModelConfig"]))

@@ -21,8 +21,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trl import TrlParser
-
 from xuanyuan.data.processing.kenlm_tools import build_binary, find_kenlm_tool, train_arpa
 from xuanyuan.data.processing.lm_tokens import lm_sentences
 from xuanyuan.data.processing.perplexity import (
@@ -112,5 +110,7 @@ def main(config: TrainKenLMConfig) -> dict:
 
 
 if __name__ == "__main__":
-    (config,) = TrlParser(dataclass_types=[TrainKenLMConfig]).parse_args_and_config()
+    from xuanyuan.cli import parse_recipe_args
+
+    (config,) = parse_recipe_args([TrainKenLMConfig])
     main(config)

@@ -13,8 +13,6 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from trl import TrlParser
-
 from xuanyuan.data.processing.safety import FastTextSafetyClassifier
 from xuanyuan.data.processing.safety_training import (
     FastTextParams,
@@ -62,5 +60,7 @@ def main(config: TrainSafetyConfig) -> dict:
 
 
 if __name__ == "__main__":
-    (config,) = TrlParser(dataclass_types=[TrainSafetyConfig]).parse_args_and_config()
+    from xuanyuan.cli import parse_recipe_args
+
+    (config,) = parse_recipe_args([TrainSafetyConfig])
     main(config)

@@ -9,8 +9,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trl import TrlParser
-
 from xuanyuan.tokenization import iter_jsonl_texts, train_bpe_tokenizer
 
 
@@ -45,5 +43,7 @@ def main(config: TokenizerTrainingConfig) -> dict:
 
 
 if __name__ == "__main__":
-    (config,) = TrlParser(dataclass_types=[TokenizerTrainingConfig]).parse_args_and_config()
+    from xuanyuan.cli import parse_recipe_args
+
+    (config,) = parse_recipe_args([TokenizerTrainingConfig])
     main(config)

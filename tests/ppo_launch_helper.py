@@ -14,7 +14,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 from script_loading import load_script
-from trl import ModelConfig, TrlParser
+from trl import ModelConfig
+
+from xuanyuan.cli import parse_recipe_args
 
 
 def full_weights(model, zero3: bool) -> dict[str, torch.Tensor]:
@@ -53,5 +55,5 @@ def dump_weights(trainer) -> None:
 
 if __name__ == "__main__":
     recipe = load_script("recipes/ppo.py")
-    parser = TrlParser(dataclass_types=[recipe.PPOScriptArguments, recipe.PPOConfig, ModelConfig])
-    recipe.main(*parser.parse_args_and_config(sys.argv[1:]), on_trained=dump_weights)
+    parsed = parse_recipe_args([recipe.PPOScriptArguments], [recipe.PPOConfig, ModelConfig], argv=sys.argv[1:])
+    recipe.main(*parsed, on_trained=dump_weights)

@@ -79,10 +79,10 @@ def load_recipe():
 
 
 def run_recipe(args: list[str], callbacks=None) -> dict:
-    from trl import TrlParser
+    from xuanyuan.cli import parse_recipe_args
 
     recipe = load_recipe()
-    parsed = TrlParser(
-        (recipe.PretrainScriptArguments, recipe.PretrainConfig, recipe.ModelConfig)
-    ).parse_args_and_config(args)
+    parsed = parse_recipe_args(
+        [recipe.PretrainScriptArguments], ["xuanyuan.training.pretrain:PretrainConfig", "trl:ModelConfig"], argv=args
+    )
     return recipe.main(*parsed, callbacks=callbacks)

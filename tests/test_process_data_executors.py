@@ -78,7 +78,7 @@ def test_6b_config_runs_end_to_end_on_the_local_executor(inputs, tmp_path):
     recipe = load_recipe("process_data")
     out = tmp_path / "clean"
     args = six_b_args(root, kenlm, out, "--executor", "local", "--tasks", "2", "--workers", "1")
-    report = recipe.main(*recipe.make_parser().parse_args_and_config(args))
+    report = recipe.main(*recipe.parse_args(args))
 
     settings = json.loads((out / "config.json").read_text(encoding="utf-8"))
     assert settings["dedup"] | {"num_bands": 64, "rows_per_band": 8, "verify_pairs": "signature"} == settings["dedup"]
@@ -117,7 +117,7 @@ def test_6b_slurm_config_writes_its_settings_into_the_sbatch_scripts(inputs, tmp
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
     recipe = load_recipe("process_data")
     out = tmp_path / "clean"
-    assert recipe.main(*recipe.make_parser().parse_args_and_config(six_b_args(root, kenlm, out))) is None
+    assert recipe.main(*recipe.parse_args(six_b_args(root, kenlm, out))) is None
 
     arrays = {"filter": "0-1000", "buckets": "0-63", "cluster": "0-0", "finalize": "0-1000", "report": "0-0"}
     for name in EXECUTORS:

@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -196,3 +197,31 @@ def test_model_card_says_how_it_was_made(tmp_path):
     assert "0.275× fp32" in card and '"quant_method": "gptq"' in card and "gptqmodel==7.6.0" in card
     local = model_card(report, str(tmp_path), "python quantize/gptq.py")
     assert "base_model" not in local.split("---\n")[1]  # a local folder is no Hub id
+
+
+def test_quantization_exam_is_scored_like_the_exam_stage():
+    """The main job's quantization reports and its exam stages score the same model the same way."""
+    import shlex
+
+    import yaml
+
+    from xuanyuan.evaluation import MCEvalConfig
+    from xuanyuan.quantization import ReportSettings
+
+    exam, report = MCEvalConfig(model="m", output_dir="o"), ReportSettings()
+    assert (report.exam_num_fewshot, report.exam_scoring) == (exam.num_fewshot, exam.scoring)
+
+    def flags(command: str) -> dict:
+        argv = shlex.split(command)
+        return {argv[i].lstrip("-"): argv[i + 1] for i in range(len(argv) - 1) if argv[i].startswith("--")}
+
+    pipeline_file = Path(__file__).resolve().parents[1] / "recipes" / "tiny" / "pipeline.yaml"
+    pipeline = yaml.safe_load(pipeline_file.read_text(encoding="utf-8"))
+    stages = {stage["name"]: flags(stage["command"]) for stage in pipeline["stages"]}
+    exam_stage = stages["exam_ppo_blank"]
+    for name in ("quantize_8bit", "quantize_4bit", "quantize_gptq_4bit"):
+        quant = stages[name]
+        assert quant["model"] == exam_stage["model"]
+        assert quant.get("exam_scoring", report.exam_scoring) == exam_stage["scoring"]
+        assert int(quant.get("exam_num_fewshot", report.exam_num_fewshot)) == int(exam_stage["num_fewshot"])
+        assert quant.get("exam_split", report.exam_split) == exam_stage["split"]

@@ -50,7 +50,7 @@ def run_recipe(workspace: Path, output: str, *overrides: str) -> dict:
         "--output_dir", str(workspace / output), "--data_files", str(data / "pairs.jsonl"), str(data / "ranked.jsonl"),
         "--report_to", "none", "--learning_rate", "1e-3", "--logging_steps", "5", *overrides,
     ]  # fmt: skip
-    return reward_recipe.main(*reward_recipe.make_parser().parse_args_and_config(args=args))
+    return reward_recipe.main(*reward_recipe.parse_args(args))
 
 
 @pytest.fixture(scope="module")

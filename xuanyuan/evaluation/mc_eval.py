@@ -117,12 +117,9 @@ def run_mc_eval(config: MCEvalConfig) -> dict:
 
 def main(benchmark: str | None = None) -> dict:
     """Command line: `--config x.yaml` and/or flags; `benchmark` presets --benchmark for the alias scripts."""
-    from trl import TrlParser
+    from xuanyuan.cli import parse_recipe_args
 
-    parser = TrlParser(dataclass_types=[MCEvalConfig])
-    if benchmark:
-        parser.set_defaults(benchmark=benchmark)
-    (config,) = parser.parse_args_and_config()
+    (config,) = parse_recipe_args([MCEvalConfig], defaults={"benchmark": benchmark} if benchmark else None)
     report = run_mc_eval(config)
     summary = {key: report[key] for key in ("settings", "categories", "overall")}
     print(json.dumps(summary, ensure_ascii=False, indent=2))

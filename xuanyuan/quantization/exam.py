@@ -8,7 +8,7 @@ from ..evaluation import MCEvalConfig, run_mc_eval
 from .report import ExamScorer
 
 
-def ceval_scorer(exam_dir: str, split: str = "val", num_fewshot: int = 0, scoring: str = "letter") -> ExamScorer:
+def ceval_scorer(exam_dir: str, split: str = "val", num_fewshot: int = 5, scoring: str = "letter") -> ExamScorer:
     """An `ExamScorer` running the C-Eval prompts (`xuanyuan.evaluation.mc_eval`) on `exam_dir`, by default with
     the official letter scoring (`scoring`: letter, cloze or blank).
 

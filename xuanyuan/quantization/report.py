@@ -49,7 +49,9 @@ class ReportSettings:
         default=None, metadata={"help": "C-Eval-layout exam folder; accuracy before/after (none: skip)."}
     )
     exam_split: str = field(default="val", metadata={"help": "Exam split to score."})
-    exam_num_fewshot: int = field(default=0, metadata={"help": "Dev examples before each exam question."})
+    exam_num_fewshot: int = field(
+        default=5, metadata={"help": "Dev examples before each exam question (5, as eval/ceval.py)."}
+    )
     exam_scoring: str = field(default="letter", metadata={"help": "Exam formulation: letter, cloze or blank."})
 
 
