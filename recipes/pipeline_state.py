@@ -193,6 +193,18 @@ def summary_text(stage: Stage, metrics: dict) -> str:
     )
 
 
+def result_entry(stage: Stage, record: StageRecord, reused: bool, output_dir: Path) -> dict:
+    """A stage's row of report.json (`description`, `seconds`, `metrics` as before; `reused`, `images` added)."""
+    images = [os.path.relpath(image, output_dir) for image in stage.images if os.path.exists(image)]
+    return {
+        "description": stage.description,
+        "seconds": record.seconds,
+        "metrics": record.metrics,
+        "reused": reused,
+        "images": images,
+    }
+
+
 def machine_line(machine: dict) -> str:
     if "error" in machine:
         return f"Machine: unknown ({machine['error']})"
@@ -235,7 +247,6 @@ def progress_of(line: str) -> str | None:
     """The progress a tqdm-style line shows, e.g. "28% 275/1000"; None when it shows none."""
     matches = list(PROGRESS.finditer(line))
     percent = next((match["percent"] for match in matches if match["percent"]), None)
-    fraction = next(
-        (f"{m['done']}/{m['total']}" for m in matches if m["done"] and 0 < int(m["total"]) >= int(m["done"])), None
-    )
+    fractions = [(int(m["done"]), int(m["total"])) for m in matches if m["done"]]
+    fraction = next((f"{done}/{total}" for done, total in fractions if 0 < total and done <= total), None)
     return " ".join(part for part in (percent, fraction) if part) or None

@@ -43,6 +43,7 @@ from typing import BinaryIO, TextIO
 import yaml
 from pipeline_state import (
     Stage,
+    StagePaths,
     StageRecord,
     config_hash,
     fingerprint_inputs,
@@ -52,6 +53,7 @@ from pipeline_state import (
     machine_line,
     markdown_report,
     progress_of,
+    result_entry,
     save_state,
     stage_paths,
     stale_reason,
@@ -183,18 +185,6 @@ def log_tail(log_path: Path) -> list[str]:
         return [line.rstrip("\n") for line in deque(log, maxlen=TAIL_LINES)]
 
 
-def result_entry(stage: Stage, record: StageRecord, reused: bool, output_dir: Path) -> dict:
-    """A stage's row of report.json (`description`, `seconds`, `metrics` as before; `reused`, `images` added)."""
-    images = [os.path.relpath(image, output_dir) for image in stage.images if os.path.exists(image)]
-    return {
-        "description": stage.description,
-        "seconds": record.seconds,
-        "metrics": record.metrics,
-        "reused": reused,
-        "images": images,
-    }
-
-
 def write_report(results: dict[str, dict], stages: list[Stage], output_dir: Path, machine: dict, wall: float) -> None:
     stage_seconds = sum(result["seconds"] for result in results.values())
     report = {
@@ -250,12 +240,13 @@ class Run:
         self.results[stage.name] = result_entry(stage, record, reason is None, self.output_dir)
         self.report()
 
-    def execute(self, label: str, stage: Stage, paths, reason: str) -> StageRecord:
+    def execute(self, label: str, stage: Stage, paths: StagePaths, reason: str) -> StageRecord:
         argv = shlex.split(stage.command)
         if argv[0] == "python":
             argv[0] = sys.executable
         if self.args.verbose:
             print(f"\n=== {stage.name}: {stage.description} ({reason})\n$ {shlex.join(argv)}", flush=True)
+        self.display.show(_line(label, f"({reason})"))
         environment, inputs = self.environment, fingerprint_inputs(paths)
         started = time.perf_counter()
 
@@ -339,7 +330,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output_dir", help="override the YAML's output_dir")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--only", help="comma-separated stages to run, even when up to date (no others)")
-    which.add_argument("--from", dest="from_stage", metavar="STAGE", help="rerun STAGE and every stage after it")
+    which.add_argument(
+        "--from",
+        dest="from_stage",
+        metavar="STAGE",
+        help="rerun STAGE and every stage after it (earlier ones only if stale)",
+    )
     which.add_argument("--force", action="store_true", help="rerun every stage")
     parser.add_argument("-v", "--verbose", action="store_true", help="stream every stage's output")
     return parser.parse_args(argv)
