@@ -79,8 +79,10 @@ def _inside(path: str, folder: str) -> bool:
 
 
 def stage_paths(stage: Stage, output_dir: str) -> StagePaths:
-    """Sort the paths in `stage`'s command, including `output_dir` paths inside quoted JSON arguments."""
-    tokens = shlex.split(stage.command)
+    """Sort the paths in `stage`'s command (`--flag value` or `--flag=value`), including `output_dir` paths inside
+    quoted JSON arguments."""
+    split = (token.split("=", 1) if token.startswith("--") else [token] for token in shlex.split(stage.command))
+    tokens = [part for parts in split for part in parts]
     outputs = [path for flag, path in pairwise(tokens) if flag == "--output_dir"]
     outputs += [stage.metrics] if stage.metrics else []
     configs = [

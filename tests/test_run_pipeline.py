@@ -335,3 +335,14 @@ def test_stage_paths_of_the_cleaning_stage():
     assert paths.configs == ["recipes/tiny/data.yaml"]
     for path in ("recipes/process_data.py", "/o/data/pretrain/raw.jsonl", "/o/kenlm"):
         assert path in paths.others
+
+
+def test_stage_paths_with_flag_equals_value(tmp_path):
+    state = load_script("recipes/pipeline_state.py")
+    config = tmp_path / "settings.cfg"
+    config.write_text("x")
+    command = f"python recipes/sft.py --config={config} --output_dir={{output_dir}}/o --data={{output_dir}}/d"
+    stage = state.load_stages({"stages": [{"name": "s", "command": command}]}, "/o")[0]
+    paths = state.stage_paths(stage, "/o")
+    assert (paths.outputs, paths.configs) == (["/o/o"], [str(config)])
+    assert "/o/d" in paths.others and "recipes/sft.py" in paths.others
