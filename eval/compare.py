@@ -78,8 +78,13 @@ def main(config: CompareConfig) -> dict:
     answers = [model_rows[i]["prediction"] for i in ids]
     baseline = [baseline_rows[i]["prediction"] for i in ids]
 
-    comparison = pairwise_compare(build_judge(config), prompts, answers, baseline)
+    judge = build_judge(config)
+    comparison = pairwise_compare(judge, prompts, answers, baseline)
     summary = comparison.summary()
+    if hasattr(judge, "score"):  # a reward model: also the mean reward of each side on these prompts
+        for side, side_answers in (("model", answers), ("baseline", baseline)):
+            rewards = judge.score(prompts, side_answers)
+            summary[f"mean_reward_{side}"] = sum(rewards) / len(rewards) if rewards else None
     summary.update(model=config.model_name, baseline=config.baseline_name, judge=config.judge,
                    judge_model=config.judge_model)  # fmt: skip
 

@@ -104,6 +104,8 @@ def test_reward_model_judge_follows_the_rewards(tokenizer):
         "good" if reward(p, a) > reward(p, b) else "bad" for p, a, b in zip(PROMPTS, answers, baseline, strict=True)
     ]
     assert comparison.outcomes == expected
+    scores = RewardModelJudge(model, tokenizer, batch_size=3).score(PROMPTS, answers)
+    assert scores == pytest.approx([reward(p, a) for p, a in zip(PROMPTS, answers, strict=True)], abs=1e-5)
 
 
 def test_llm_judge_reads_label_log_probs(tokenizer):
@@ -216,6 +218,8 @@ def test_generation_and_compare_entry_points(tmp_path, tokenizer):
     )
     assert summary["good"] == direct.count("first") and summary["bad"] == direct.count("second")
     assert summary["good"] + summary["same"] + summary["bad"] == 3
+    mean_reward = sum(judge.score([r["prompt"] for r in rows], [r["prediction"] for r in rows])) / 3
+    assert summary["mean_reward_model"] == pytest.approx(mean_reward, abs=1e-5)
     with open(tmp_path / "cmp/rater_sheet.csv", encoding="utf-8-sig", newline="") as handle:
         assert len(list(csv.DictReader(handle))) == 3
     assert (tmp_path / "cmp/comparison.md").exists() and (tmp_path / "cmp/rater_key.csv").exists()

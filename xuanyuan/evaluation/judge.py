@@ -49,15 +49,18 @@ class RewardModelJudge:
         self.batch_size, self.tie_tolerance = batch_size, tie_tolerance
         self.pad = check_padding(model, tokenizer)
 
+    def score(self, prompts: list[list[dict]], answers: list[str]) -> list[float]:
+        """The reward of each answer to its prompt."""
+        sequences = [
+            encode_conversation(self.tokenizer, [*prompt, {"role": "assistant", "content": answer}])
+            for prompt, answer in zip(prompts, answers, strict=True)
+        ]
+        return list(score_sequences(self.model, sequences, self.pad, self.batch_size))
+
     def __call__(self, prompts: list[list[dict]], first: list[str], second: list[str]) -> list[str]:
-        sequences = []
-        for prompt, a, b in zip(prompts, first, second, strict=True):
-            for answer in (a, b):
-                sequences.append(
-                    encode_conversation(self.tokenizer, [*prompt, {"role": "assistant", "content": answer}])
-                )
-        scores = score_sequences(self.model, sequences, self.pad, self.batch_size)
-        return [_verdict(a - b, self.tie_tolerance) for a, b in zip(scores[0::2], scores[1::2], strict=True)]
+        scores = self.score(prompts + prompts, first + second)
+        n = len(prompts)
+        return [_verdict(a - b, self.tie_tolerance) for a, b in zip(scores[:n], scores[n:], strict=True)]
 
 
 JUDGE_PROMPT = (
