@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 
-from xuanyuan.utils.quiet import quiet_third_party
+from xuanyuan.utils.quiet import quiet_environment, quiet_third_party, silenced_stdout
 
 # Imports the noisy libraries the way a recipe does (`xuanyuan` first), triggers each source's message and,
 # for comparison, messages that must stay: the same text from a xuanyuan module, other messages of the
@@ -40,6 +40,8 @@ for _ in LogBar.shared().pb(range(3)).title("per-layer-bar"):
     pass
 for _ in transformers_logging.tqdm(range(3), desc="Loading weights"):
     pass
+import datasets
+datasets.Dataset.from_dict({"x": list(range(50))}).map(lambda row: row, desc="per-example-map")
 
 # must stay
 ours = "import warnings; warnings.warn('`rope_scaling` is deprecated (ours)', FutureWarning)"
@@ -61,6 +63,7 @@ NOISE = {
     "gptqmodel info": "QuantizeConfig: offload_to_disk_path",
     "LogBar bar": "per-layer-bar",
     "transformers bar": "Loading weights",
+    "datasets bar": "per-example-map",
 }
 KEPT = [
     "ours.py:1: FutureWarning: `rope_scaling` is deprecated (ours)",
@@ -71,11 +74,16 @@ KEPT = [
 ]
 
 
-def run_probe(**env: str) -> str:
-    """PROBE's output on a pipe, in an xterm outside pytest and CI (LogBar hides its bars under those)."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "XUANYUAN_VERBOSE", "CI"))}
+def run_probe(probe: str, **env: str) -> str:
+    """`probe`'s output on a pipe, started from a fresh xterm shell: outside pytest and CI (LogBar hides its
+    bars under those), without what this (quiet) process put in its environment."""
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST_", "XUANYUAN_VERBOSE", "CI")) and k not in quiet_environment()
+    }
     result = subprocess.run(
-        [sys.executable, "-c", PROBE],
+        [sys.executable, "-c", probe],
         env={**environment, "TERM": "xterm", **env},
         capture_output=True,
         text=True,
@@ -87,12 +95,24 @@ def run_probe(**env: str) -> str:
 
 @pytest.mark.slow
 def test_third_party_noise_is_silenced_at_its_source_and_shown_when_verbose():
-    quiet, verbose = run_probe(), run_probe(XUANYUAN_VERBOSE="1")
+    quiet, verbose = run_probe(PROBE), run_probe(PROBE, XUANYUAN_VERBOSE="1")
     for output in (quiet, verbose):
         for message in KEPT:
             assert message in output
     assert {name: text in quiet for name, text in NOISE.items()} == dict.fromkeys(NOISE, False)
     assert {name: text in verbose for name, text in NOISE.items()} == dict.fromkeys(NOISE, True)
+
+
+def test_quiet_environment_switches_bars_off_from_the_start():
+    """For libraries imported before `quiet_third_party()` runs (or in scripts that never call it)."""
+    probe = (
+        "import datasets\nfrom logbar import LogBar\n"
+        "datasets.Dataset.from_dict({'x': list(range(50))}).map(lambda row: row, desc='per-example-map')\n"
+        "for _ in LogBar.shared().pb(range(3)).title('per-layer-bar'):\n    pass\n"
+    )
+    shown, hidden = run_probe(probe), run_probe(probe, **quiet_environment())
+    assert "per-example-map" in shown and "per-layer-bar" in shown
+    assert "per-example-map" not in hidden and "per-layer-bar" not in hidden
 
 
 @pytest.fixture
@@ -128,3 +148,14 @@ def test_verbose_installs_nothing(restored_logging_and_warnings, monkeypatch):
     quiet_third_party(verbose=True)
     assert warnings.filters == before
     assert logging.getLogger("tokenicer").level == logging.NOTSET
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_silenced_stdout_drops_prints_only(capsys, verbose):
+    with silenced_stdout(verbose):
+        print("Content of saved `config.json`:")
+        print("to stderr", file=sys.stderr)
+    print("after")
+    captured = capsys.readouterr()
+    assert captured.out == ("Content of saved `config.json`:\nafter\n" if verbose else "after\n")
+    assert captured.err == "to stderr\n"

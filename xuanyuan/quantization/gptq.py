@@ -16,7 +16,7 @@ from transformers import AutoConfig, LlamaConfig
 
 from ..tokenization import load_tokenizer
 from ..utils.extras import require
-from ..utils.quiet import quiet_third_party
+from ..utils.quiet import quiet_third_party, silenced_stdout
 from .shapes import check_linear_shapes, gptq_rule
 
 
@@ -69,6 +69,7 @@ def quantize_gptq(
     )
     model = gptqmodel.GPTQModel.load(model_path, quantize_config)
     model.quantize(calibration, batch_size=settings.batch_size)
-    model.save(str(output_dir))
+    with silenced_stdout():  # gptqmodel 7.6 prints the files it saved and both configs, with no switch
+        model.save(str(output_dir))
     load_tokenizer(model_path).save_pretrained(output_dir)
     return Path(output_dir)

@@ -14,6 +14,8 @@ utilities, which do not import torch, when quieting its progress bars).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import re
@@ -48,6 +50,9 @@ _CHATTY_LOGGER = "tokenicer"
 # INFO). `LogBar.shared()` sets it to INFO when it creates it (gptqmodel's import does), so its level can
 # only be lowered after that: call `quiet_third_party()` again once gptqmodel is imported.
 _LOGBAR_LOGGER = "logbar"
+# Documented switches for per-item progress bars, read from the environment when the library is imported
+# (datasets) or draws (LogBar's headless mode: no bars under `TERM=dumb`; gptqmodel's per-layer progress).
+_NO_BARS_ENVIRONMENT = {"TERM": "dumb", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
 
 
 def _drop_noise(record: logging.LogRecord) -> bool:
@@ -59,17 +64,20 @@ def _no_bar(factory, args, kwargs):
     return factory(*args, **{**kwargs, "disable": True})
 
 
+def _verbose(verbose: bool | None) -> bool:
+    return os.environ.get("XUANYUAN_VERBOSE") == "1" if verbose is None else verbose
+
+
 def quiet_third_party(verbose: bool | None = None) -> None:
     """Silence the third-party noise listed above, unless `verbose` (default: `XUANYUAN_VERBOSE=1`).
 
-    Also turns off per-item progress bars of libraries when their output is not a terminal (a log file or
-    a pipe, where nobody watches them redraw): transformers' own bars (loading/writing weights; Hub
-    downloads keep theirs) and LogBar's (gptqmodel's per-layer progress, switched off through LogBar's
-    documented headless trigger `TERM=dumb`). Idempotent.
+    Also turns off per-item progress bars of libraries when the output is not a terminal (a log file or a
+    pipe, where nobody watches them redraw): transformers' own bars (loading/writing weights; Hub downloads
+    keep theirs), datasets' (`map` over examples) and gptqmodel's per-layer bars (LogBar). The last two
+    are switched through the environment (`_NO_BARS_ENVIRONMENT`), which the processes this one starts
+    inherit. The Trainer's training progress is not touched. Idempotent.
     """
-    if verbose is None:
-        verbose = os.environ.get("XUANYUAN_VERBOSE") == "1"
-    if verbose:
+    if _verbose(verbose):
         return
     for name in _LOG_NOISE:
         logging.getLogger(name).addFilter(_drop_noise)  # the same function each time: added once
@@ -78,14 +86,24 @@ def quiet_third_party(verbose: bool | None = None) -> None:
     logging.getLogger(_CHATTY_LOGGER).setLevel(logging.WARNING)
     if isinstance(logbar := logging.root.manager.loggerDict.get(_LOGBAR_LOGGER), logging.Logger):
         logbar.setLevel(logging.WARNING)
-    if not sys.stdout.isatty():
-        os.environ["TERM"] = "dumb"
-    if not sys.stderr.isatty():
+    if not (sys.stdout.isatty() and sys.stderr.isatty()):
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.set_tqdm_hook(_no_bar)
+        os.environ.update(_NO_BARS_ENVIRONMENT)
+        if "datasets" in sys.modules:  # imported before the variable was set
+            sys.modules["datasets"].disable_progress_bars()
+
+
+def silenced_stdout(verbose: bool | None = None) -> contextlib.AbstractContextManager:
+    """Drop what a third-party call prints to stdout when it has no switch for it (unless `verbose`)."""
+    return contextlib.nullcontext() if _verbose(verbose) else contextlib.redirect_stdout(io.StringIO())
 
 
 def quiet_environment() -> dict[str, str]:
-    """Environment variables for stage subprocesses, for noise that only the environment can silence."""
-    return {}
+    """Environment variables for stage subprocesses whose output goes to a log file.
+
+    Set from the start, they also switch off the progress bars of libraries that a script imports before
+    it calls `quiet_third_party()`.
+    """
+    return dict(_NO_BARS_ENVIRONMENT)
