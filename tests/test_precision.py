@@ -103,3 +103,13 @@ def test_command_line_auto_is_resolved_in_place(argv, expected, monkeypatch):
         warnings.simplefilter("ignore")
         resolve_precision_options(config, argv, {"bf16", "use_cpu"})
     assert argv == expected
+
+
+def test_an_isa_cap_in_the_environment_counts_as_no_bf16():
+    assert (
+        precision.isa_capped({"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"})
+        == "ONEDNN_MAX_CPU_ISA=AVX2"
+    )
+    assert precision.isa_capped({"ATEN_CPU_CAPABILITY": "avx2"}) == "ATEN_CPU_CAPABILITY=avx2"
+    assert precision.isa_capped({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX"}) is None
+    assert precision.isa_capped({}) is None

@@ -20,6 +20,10 @@ logger = logging.getLogger(__name__)
 
 AUTO = "auto"
 FAST_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+# oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) below AVX512_CORE_BF16, and ATen capabilities (ATEN_CPU_CAPABILITY)
+# below AVX-512: with either set, bf16 runs emulated even on a CPU that has the instructions.
+ONEDNN_ISAS_WITHOUT_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
+ATEN_CAPABILITIES_WITHOUT_BF16 = ("default", "avx2")
 EMULATED_BF16_SLOWDOWN = "about 20x slower than fp32"
 
 
@@ -60,6 +64,16 @@ class Precision:
         return "bf16" if self.bf16 else "fp16" if self.fp16 else "fp32"
 
 
+def isa_capped(environ: dict | None = None) -> str | None:
+    """The environment variable that keeps PyTorch from using the CPU's bf16 instructions, if any."""
+    environ = os.environ if environ is None else environ
+    if environ.get("ONEDNN_MAX_CPU_ISA", "").upper() in ONEDNN_ISAS_WITHOUT_BF16:
+        return f"ONEDNN_MAX_CPU_ISA={environ['ONEDNN_MAX_CPU_ISA']}"
+    if environ.get("ATEN_CPU_CAPABILITY", "").lower() in ATEN_CAPABILITIES_WITHOUT_BF16:
+        return f"ATEN_CPU_CAPABILITY={environ['ATEN_CPU_CAPABILITY']}"
+    return None
+
+
 def read_cpu_info(path: str = "/proc/cpuinfo") -> tuple[str, frozenset[str]]:
     """The CPU's model name and feature flags (Linux `/proc/cpuinfo`; elsewhere the platform's name, no flags)."""
     model, flags = platform.processor() or platform.machine(), frozenset()
@@ -83,6 +97,10 @@ def detect_machine(use_cpu: bool = False) -> MachineInfo:
     import torch
 
     model, flags = read_cpu_info()
+    capped = isa_capped()
+    if capped:  # the instructions exist but PyTorch is told not to use them
+        flags = flags - set(FAST_BF16_CPU_FLAGS)
+        model = f"{model} ({capped})"
     threads = torch.get_num_threads()
     if not use_cpu and torch.cuda.is_available():
         return MachineInfo(
