@@ -29,7 +29,10 @@ layer = bnb.nn.Linear8bitLt(64, 64, has_fp16_weights=False).to("cpu").eval()
 layer(torch.randn(2, 64, dtype=torch.bfloat16))
 config = LlamaConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, vocab_size=32)
 LlamaConfig().rope_scaling = None
-LlamaForCausalLM(config).is_gradient_checkpointing
+model = LlamaForCausalLM(config)
+model.is_gradient_checkpointing
+model.loss_type = None
+model.loss_function
 logging.getLogger("bitsandbytes.backends.cpu.ops").warning(
     "Failed to load CPU gemm_4bit_forward from kernels-community: %s.", "No module named 'kernels'"
 )
@@ -58,6 +61,7 @@ NOISE = {
     "bnb 8-bit cast": "MatMul8bitLt: inputs will be cast",
     "rope_scaling": "configuration_utils.py:726: FutureWarning: `rope_scaling` is deprecated",
     "is_gradient_checkpointing": "`is_gradient_checkpointing` is deprecated",
+    "loss_type": "`loss_type=None` was set in the config",
     "DeepSpeed": "Setting accelerator to CPU",
     "tokenicer": "Tokenicer: Auto fixed",
     "gptqmodel info": "QuantizeConfig: offload_to_disk_path",

@@ -34,6 +34,9 @@ _LOG_NOISE = {
     "bitsandbytes.autograd._functions": r"MatMul8bitLt: inputs will be cast from \S+ to float16",
     # DeepSpeed on a machine without GPU: the device the run uses is reported by our own output
     "DeepSpeed": r"Setting accelerator to CPU\. If you have GPU",
+    # a GPTQ checkpoint reloaded through transformers has no `loss_type`; the default it picks is the right one
+    "transformers.modeling_utils": r"`loss_type=None` was set in the config but it is unrecognized\. Using the "
+    r"default loss: `ForCausalLMLoss`",
 }
 _LOG_NOISE_PATTERNS = {name: re.compile(pattern) for name, pattern in _LOG_NOISE.items()}
 # (category, message, source module) of warnings that carry no information here; both regexes match at
