@@ -1,17 +1,25 @@
 """The project's own PPO (XuanYuan-6B report, after DeepSpeed-Chat): pure RL math in `core`, experience
-collection in `rollout`, the loop in `trainer`, prompt selection in `prompt_filter`."""
+collection in `rollout`, the loop in `trainer`, prompt selection in `prompt_filter`.
 
-from .config import PPOConfig
-from .core import gae, kl_penalized_rewards, masked_mean, policy_loss, value_loss
-from .trainer import PPOTrainer, latest_checkpoint
+The names below load on first use, so that `pei` and `prompt_filter` import without the trainer's stack.
+"""
 
-__all__ = [
-    "PPOConfig",
-    "PPOTrainer",
-    "gae",
-    "kl_penalized_rewards",
-    "latest_checkpoint",
-    "masked_mean",
-    "policy_loss",
-    "value_loss",
-]
+import importlib
+
+_SOURCES = {
+    "PPOConfig": "config",
+    "PPOTrainer": "trainer",
+    "gae": "core",
+    "kl_penalized_rewards": "core",
+    "latest_checkpoint": "trainer",
+    "masked_mean": "core",
+    "policy_loss": "core",
+    "value_loss": "core",
+}
+__all__ = list(_SOURCES)
+
+
+def __getattr__(name: str):
+    if name not in _SOURCES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_SOURCES[name]}", __name__), name)
