@@ -225,3 +225,25 @@ def test_quantization_exam_is_scored_like_the_exam_stage():
         assert quant.get("exam_scoring", report.exam_scoring) == exam_stage["scoring"]
         assert int(quant.get("exam_num_fewshot", report.exam_num_fewshot)) == int(exam_stage["num_fewshot"])
         assert quant.get("exam_split", report.exam_split) == exam_stage["split"]
+        assert quant["exam_reference_results"] == exam_stage["output_dir"] + "/results.json"
+
+
+def test_reused_reference_exam_must_match_model_settings_and_age(tmp_path):
+    import os
+
+    from xuanyuan.quantization import ReportSettings
+    from xuanyuan.quantization.report import reused_exam
+
+    model = tmp_path / "ppo"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"weights")
+    results = tmp_path / "results.json"
+    settings = {"model": str(model), "data": "exam", "split": "val", "num_fewshot": 5, "scoring": "blank"}
+    results.write_text(json.dumps({"settings": settings, "overall": {"accuracy": 0.5, "num_questions": 8}}))
+    report = ReportSettings(exam_dir="exam", exam_scoring="blank", exam_reference_results=str(results))
+    assert reused_exam(report, str(model)) == {"accuracy": 0.5, "num_questions": 8, "results": str(results)}
+    with pytest.raises(ValueError, match="'scoring': \\('blank', 'letter'\\)"):
+        reused_exam(ReportSettings(exam_dir="exam", exam_reference_results=str(results)), str(model))
+    os.utime(results, (1, 1))  # scored before the weights were written
+    with pytest.raises(ValueError, match="older than the weights"):
+        reused_exam(report, str(model))

@@ -53,6 +53,13 @@ class ReportSettings:
         default=5, metadata={"help": "Dev examples before each exam question (5, as eval/ceval.py)."}
     )
     exam_scoring: str = field(default="letter", metadata={"help": "Exam formulation: letter, cloze or blank."})
+    exam_reference_results: str | None = field(
+        default=None,
+        metadata={
+            "help": "results.json of the original model's exam with the same settings (e.g. the exam stage's): "
+            "reused instead of scoring the original again."
+        },
+    )
 
 
 def weights_bytes(folder: str | Path) -> int:
@@ -100,6 +107,27 @@ def measure(
             model, tokenizer, texts, settings.eval_max_length, settings.eval_batch_size
         ).to_dict()
     return result, prompt_logits(model, prompts)
+
+
+def reused_exam(settings: ReportSettings, reference_path: str) -> dict:
+    """The original model's exam from `exam_reference_results`, checked to be this model under these settings."""
+    path = Path(settings.exam_reference_results)
+    results = json.loads(path.read_text(encoding="utf-8"))
+    given = results["settings"]
+    wanted = {
+        "model": str(reference_path),
+        "data": settings.exam_dir,
+        "split": settings.exam_split,
+        "num_fewshot": settings.exam_num_fewshot,
+        "scoring": settings.exam_scoring,
+    }
+    differ = {key: (given.get(key), value) for key, value in wanted.items() if given.get(key) != value}
+    if differ:
+        raise ValueError(f"{path}: scored with other settings than this report's (given, wanted): {differ}")
+    weights = [p.stat().st_mtime for p in Path(reference_path).glob("*.safetensors")]
+    if weights and path.stat().st_mtime < max(weights):
+        raise ValueError(f"{path} is older than the weights in {reference_path}: score the model again")
+    return {**results["overall"], "results": str(path)}
 
 
 def quality_report(
@@ -154,7 +182,11 @@ def quality_report(
             quantized_result["perplexity"]["perplexity"] / reference_result["perplexity"]["perplexity"]
         )
     if exam_scorer is not None:
-        before = exam_scorer(str(reference_path), Path(quantized_path, "exam", "original"))
+        before = (
+            reused_exam(settings, reference_path)
+            if settings.exam_reference_results
+            else exam_scorer(str(reference_path), Path(quantized_path, "exam", "original"))
+        )
         after = exam_scorer(str(quantized_path), Path(quantized_path, "exam", "quantized"))
         report["reference"]["exam"], report["quantized"]["exam"] = before, after
         report["exam_accuracy_delta"] = after["accuracy"] - before["accuracy"]
