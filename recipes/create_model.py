@@ -11,11 +11,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import GenerationConfig, set_seed
-
-from xuanyuan import XuanYuanConfig, XuanYuanForCausalLM
-from xuanyuan.tokenization import load_tokenizer
-
 
 @dataclass
 class CreateModelConfig:
@@ -27,6 +22,11 @@ class CreateModelConfig:
 
 
 def main(config: CreateModelConfig) -> dict:
+    from transformers import GenerationConfig, set_seed
+
+    from xuanyuan import XuanYuanConfig, XuanYuanForCausalLM
+    from xuanyuan.tokenization import load_tokenizer
+
     set_seed(config.seed)
     tokenizer = load_tokenizer(config.tokenizer)
     overrides = {}

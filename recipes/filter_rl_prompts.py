@@ -15,17 +15,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import torch
-from tqdm import tqdm
-from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, set_seed
-
-import xuanyuan  # noqa: F401  (registers the XuanYuan classes with the Auto* factories)
-from xuanyuan.data.records import iter_jsonl
 from xuanyuan.tokenization import XUANYUAN_SYSTEM_PROMPT
-from xuanyuan.training.ppo.data import load_prompts, tokenize_prompts
-from xuanyuan.training.ppo.prompt_filter import PromptFilterConfig, PromptScores, select_prompts
-from xuanyuan.training.ppo.rollout import response_action_mask, sequence_scores
-from xuanyuan.training.ppo.trainer import left_pad
+from xuanyuan.training.ppo.prompt_filter import PromptFilterConfig
 
 
 @dataclass
@@ -41,33 +32,43 @@ class FilterArguments(PromptFilterConfig):
     system_prompt: str | None = XUANYUAN_SYSTEM_PROMPT
 
 
-@torch.no_grad()
 def score_samples(args: FilterArguments, tokenizer, policy, reward_model, prompt_ids) -> list[list[float]]:
     """`num_samples` RM scores per prompt, sampling with the SFT model's generation config."""
+    import torch
+    from tqdm import tqdm
+
+    from xuanyuan.training.ppo.rollout import response_action_mask, sequence_scores
+    from xuanyuan.training.ppo.trainer import left_pad
+
     all_scores = []
-    for start in tqdm(range(0, len(prompt_ids), args.batch_size), desc="sampling + scoring"):
-        ids, mask = left_pad(prompt_ids[start : start + args.batch_size], tokenizer.pad_token_id)
-        sequences = policy.generate(
-            input_ids=ids,
-            attention_mask=mask,
-            do_sample=True,
-            num_return_sequences=args.num_samples,
-            max_new_tokens=args.max_new_tokens,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-        response = sequences[:, ids.shape[1] :]
-        action_mask = response_action_mask(response, tokenizer.eos_token_id)
-        response = torch.where(action_mask.bool(), response, tokenizer.pad_token_id)
-        full_ids = torch.cat([ids.repeat_interleave(args.num_samples, 0), response], dim=1)
-        full_mask = torch.cat([mask.repeat_interleave(args.num_samples, 0), action_mask], dim=1)
-        scores = sequence_scores(reward_model, full_ids, full_mask)
-        all_scores.extend(scores.view(-1, args.num_samples).tolist())
+    with torch.no_grad():
+        for start in tqdm(range(0, len(prompt_ids), args.batch_size), desc="sampling + scoring"):
+            ids, mask = left_pad(prompt_ids[start : start + args.batch_size], tokenizer.pad_token_id)
+            sequences = policy.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                do_sample=True,
+                num_return_sequences=args.num_samples,
+                max_new_tokens=args.max_new_tokens,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+            )
+            response = sequences[:, ids.shape[1] :]
+            action_mask = response_action_mask(response, tokenizer.eos_token_id)
+            response = torch.where(action_mask.bool(), response, tokenizer.pad_token_id)
+            full_ids = torch.cat([ids.repeat_interleave(args.num_samples, 0), response], dim=1)
+            full_mask = torch.cat([mask.repeat_interleave(args.num_samples, 0), action_mask], dim=1)
+            scores = sequence_scores(reward_model, full_ids, full_mask)
+            all_scores.extend(scores.view(-1, args.num_samples).tolist())
     return all_scores
 
 
 def main(args: FilterArguments) -> dict:
-    from xuanyuan.training.ppo.data import require_prompts
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, set_seed
+
+    from xuanyuan.data.records import iter_jsonl
+    from xuanyuan.training.ppo.data import load_prompts, require_prompts, tokenize_prompts
+    from xuanyuan.training.ppo.prompt_filter import PromptScores, select_prompts
 
     prompts = load_prompts(args.prompt_files, unique_ids=True)  # kept and dropped prompts are told apart by id
     require_prompts(prompts, args.prompt_files, 1, "the prompt filter")

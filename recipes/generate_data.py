@@ -7,11 +7,10 @@ Values in the YAML file replace the `EmbeddedDataConfig` defaults; command-line 
 
 import time
 
-from xuanyuan.data.embedded import EmbeddedDataConfig, generate_embedded_data
-
 
 def main(args: list[str] | None = None) -> dict:
     from xuanyuan.cli import parse_recipe_args
+    from xuanyuan.data.embedded import EmbeddedDataConfig, generate_embedded_data
 
     (config,) = parse_recipe_args([EmbeddedDataConfig], argv=args)
     start = time.perf_counter()

@@ -23,8 +23,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from xuanyuan.data.records import iter_jsonl
-from xuanyuan.training.ppo.pei import PEIConfig, next_kl_coef, pei_step, should_stop
+from xuanyuan.training.ppo.pei import PEIConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,6 +67,8 @@ def draw_prompts(records: list[dict], ratios: dict[str, float], total: int, seed
 
 def gains_by_category(compare_dir: Path, predictions: Path) -> dict[str, float]:
     """Win rate − loss rate of the PPO model per sub-domain, from eval/compare.py's verdicts."""
+    from xuanyuan.data.records import iter_jsonl
+
     category = {r.data["id"]: r.data.get("category") or "general" for r in iter_jsonl(predictions)}
     tally = defaultdict(Counter)
     for record in iter_jsonl(compare_dir / "verdicts.jsonl"):
@@ -81,6 +82,9 @@ def rm_accuracy_by_category(report_path: str) -> dict[str, float]:
 
 
 def main(args: PEIArguments) -> list[dict]:
+    from xuanyuan.data.records import iter_jsonl
+    from xuanyuan.training.ppo.pei import next_kl_coef, pei_step, should_stop
+
     output = Path(args.output_dir).resolve()
     records = [r.data for path in args.prompt_files for r in iter_jsonl(path)]
     counts = Counter(record.get("category", "general") for record in records)

@@ -17,8 +17,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xuanyuan.data.processing.perplexity import HFScorer, read_reference, reference_thresholds, write_thresholds
-
 
 @dataclass
 class PerplexityThresholdsConfig:
@@ -34,6 +32,8 @@ class PerplexityThresholdsConfig:
 
 
 def main(config: PerplexityThresholdsConfig) -> dict:
+    from xuanyuan.data.processing.perplexity import HFScorer, read_reference, reference_thresholds, write_thresholds
+
     documents = read_reference(config.reference)
     scorer = HFScorer(config.hf_model, config.max_length, config.batch_size)
     languages = reference_thresholds(scorer, documents, config.percentiles)

@@ -14,17 +14,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-from peft import LoraConfig, TaskType, get_peft_model
-from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, GenerationConfig
-from trl import ModelConfig
-
-import xuanyuan  # noqa: F401  (registers the XuanYuan classes with the Auto* factories)
 from xuanyuan.tokenization import XUANYUAN_SYSTEM_PROMPT
-from xuanyuan.training.ppo import PPOConfig, PPOTrainer
-from xuanyuan.training.ppo.data import load_prompts, load_ptx_texts, mix_by_source, tokenize_prompts
-from xuanyuan.training.ppo.distributed import make_accelerator, zero_stage
+
+if TYPE_CHECKING:  # imported where used, so that `--help` answers without loading the training stack
+    from peft import LoraConfig, TaskType
+    from trl import ModelConfig
+
+    from xuanyuan.training.ppo import PPOConfig
 
 
 @dataclass
@@ -44,6 +42,8 @@ class PPOScriptArguments:
 
 
 def lora(model_args: ModelConfig, task_type: TaskType) -> LoraConfig:
+    from peft import LoraConfig, TaskType
+
     return LoraConfig(
         task_type=task_type,
         r=model_args.lora_r,
@@ -57,7 +57,7 @@ def lora(model_args: ModelConfig, task_type: TaskType) -> LoraConfig:
 def prompt_token_ids(script_args: PPOScriptArguments, config: PPOConfig, tokenizer, processes: int) -> tuple:
     """Token ids of the RL prompts (mixed by source) and how many were too long, checked before any model loads:
     bad records stop the run (or go to rejected_prompts.jsonl), and one rollout batch must be filled."""
-    from xuanyuan.training.ppo.data import require_prompts
+    from xuanyuan.training.ppo.data import load_prompts, mix_by_source, require_prompts, tokenize_prompts
 
     rejected = Path(config.output_dir, "rejected_prompts.jsonl")
     prompts = load_prompts(script_args.prompt_files, script_args.on_bad_record, rejected)
@@ -73,6 +73,13 @@ def prompt_token_ids(script_args: PPOScriptArguments, config: PPOConfig, tokeniz
 
 def main(script_args: PPOScriptArguments, config: PPOConfig, model_args: ModelConfig, on_trained=None) -> dict:
     """`on_trained(trainer)`, if given, runs after training and before saving (tests inspect the models)."""
+    from peft import TaskType, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, GenerationConfig
+
+    from xuanyuan.training.ppo import PPOTrainer
+    from xuanyuan.training.ppo.data import load_ptx_texts
+    from xuanyuan.training.ppo.distributed import make_accelerator, zero_stage
+
     if not (script_args.sft_model and script_args.reward_model and script_args.prompt_files):
         raise SystemExit("ppo.py needs --sft_model, --reward_model and --prompt_files")
     accelerator = make_accelerator(config)  # first: under ZeRO-3 the models below then load partitioned
@@ -120,6 +127,8 @@ def main(script_args: PPOScriptArguments, config: PPOConfig, model_args: ModelCo
 
 def summarise(history: list[dict], num_prompts: int, prompts_left_out: int) -> dict:
     """First vs last steps of the monitored metrics (a window of up to 5 steps each)."""
+    import numpy as np
+
     window = max(1, min(5, len(history) // 2))
 
     def mean(rows, key):

@@ -16,13 +16,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xuanyuan.data.processing.dedup import DedupConfig
-from xuanyuan.data.processing.normalize import NormalizeConfig
-from xuanyuan.data.processing.pipeline import DataPipeline, ProcessDataConfig
-from xuanyuan.data.processing.planted import planted_report
-from xuanyuan.data.processing.rules import RuleFilterConfig
-from xuanyuan.data.processing.sampling import SamplingConfig
-
 
 @dataclass
 class PlantedCheck:
@@ -33,6 +26,9 @@ class PlantedCheck:
 
 
 def main(run, normalize, rules, dedup, sampling, check) -> dict | None:
+    from xuanyuan.data.processing.pipeline import DataPipeline
+    from xuanyuan.data.processing.planted import planted_report
+
     pipeline = DataPipeline(run=run, normalize=normalize, rules=rules, dedup=dedup, sampling=sampling)
     report = pipeline.launch()
     if report is None:
@@ -51,6 +47,11 @@ def main(run, normalize, rules, dedup, sampling, check) -> dict | None:
 
 def parse_args(argv: list[str] | None = None) -> tuple:
     from xuanyuan.cli import parse_recipe_args
+    from xuanyuan.data.processing.dedup import DedupConfig
+    from xuanyuan.data.processing.normalize import NormalizeConfig
+    from xuanyuan.data.processing.pipeline import ProcessDataConfig
+    from xuanyuan.data.processing.rules import RuleFilterConfig
+    from xuanyuan.data.processing.sampling import SamplingConfig
 
     sections = [ProcessDataConfig, NormalizeConfig, RuleFilterConfig, DedupConfig, SamplingConfig, PlantedCheck]
     return parse_recipe_args(sections, argv=argv)

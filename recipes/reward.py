@@ -14,18 +14,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from datasets import Dataset
-from transformers import AutoModelForSequenceClassification
-from trl import ModelConfig, ScriptArguments, get_peft_config
+from trl import ScriptArguments  # light: trl's script helpers, without its trainers, torch or transformers
 
-import xuanyuan  # noqa: F401  (registers the XuanYuan Auto classes)
-from xuanyuan.data.preferences import PreferencePair, load_preference_pairs, split_by_prompt
-from xuanyuan.evaluation.reward_report import check_padding
-from xuanyuan.evaluation.reward_selection import CheckpointEvaluator, SelectionLog, write_selection_report
-from xuanyuan.tokenization import load_tokenizer
-from xuanyuan.training.reward import XuanYuanRewardConfig, XuanYuanRewardTrainer
+if TYPE_CHECKING:  # imported where used, so that `--help` answers without loading the training stack
+    from datasets import Dataset
+    from trl import ModelConfig
+
+    from xuanyuan.data.preferences import PreferencePair
+    from xuanyuan.training.reward import XuanYuanRewardConfig
 
 
 @dataclass
@@ -48,6 +46,8 @@ class RewardScriptArguments(ScriptArguments):
 
 
 def to_dataset(pairs: list[PreferencePair], margin_per_strength: float) -> Dataset:
+    from datasets import Dataset
+
     rows = [pair.to_trl() for pair in pairs]
     if margin_per_strength:
         for row, pair in zip(rows, pairs, strict=True):
@@ -68,6 +68,9 @@ def stages(script_args: RewardScriptArguments, pairs: list[PreferencePair]) -> d
 
 def load_reward_model(path: str, model_args: ModelConfig):
     """A sequence classifier with one output; from a causal-LM checkpoint the value head starts random."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
     dtype = model_args.dtype if model_args.dtype in (None, "auto") else getattr(torch, model_args.dtype)
     return AutoModelForSequenceClassification.from_pretrained(
         path, num_labels=1, dtype=dtype or torch.float32, attn_implementation=model_args.attn_implementation
@@ -75,6 +78,14 @@ def load_reward_model(path: str, model_args: ModelConfig):
 
 
 def main(script_args: RewardScriptArguments, training_args: XuanYuanRewardConfig, model_args: ModelConfig) -> dict:
+    from trl import get_peft_config
+
+    from xuanyuan.data.preferences import load_preference_pairs, split_by_prompt
+    from xuanyuan.evaluation.reward_report import check_padding
+    from xuanyuan.evaluation.reward_selection import CheckpointEvaluator, SelectionLog, write_selection_report
+    from xuanyuan.tokenization import load_tokenizer
+    from xuanyuan.training.reward import XuanYuanRewardTrainer
+
     data = load_preference_pairs(script_args.data_files, not script_args.keep_ties, script_args.on_bad_record)
     output_dir = Path(training_args.output_dir)
     if data.skipped:

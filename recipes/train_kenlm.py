@@ -21,15 +21,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xuanyuan.data.processing.kenlm_tools import build_binary, find_kenlm_tool, train_arpa
-from xuanyuan.data.processing.lm_tokens import lm_sentences
-from xuanyuan.data.processing.perplexity import (
-    KenLMScorer,
-    read_reference,
-    reference_thresholds,
-    write_thresholds,
-)
-
 
 @dataclass
 class TrainKenLMConfig:
@@ -60,6 +51,10 @@ def is_heldout(text: str, fraction: float) -> bool:
 
 
 def main(config: TrainKenLMConfig) -> dict:
+    from xuanyuan.data.processing.kenlm_tools import build_binary, find_kenlm_tool, train_arpa
+    from xuanyuan.data.processing.lm_tokens import lm_sentences
+    from xuanyuan.data.processing.perplexity import KenLMScorer, read_reference, reference_thresholds, write_thresholds
+
     documents = read_reference(config.reference)
     heldout = [doc for doc in documents if is_heldout(doc[0], config.heldout_fraction)]
     training = [doc for doc in documents if not is_heldout(doc[0], config.heldout_fraction)]

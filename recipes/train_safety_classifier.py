@@ -13,14 +13,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from xuanyuan.data.processing.safety import FastTextSafetyClassifier
-from xuanyuan.data.processing.safety_training import (
-    FastTextParams,
-    is_validation,
-    precision_recall,
-    read_labelled,
-    train_classifier,
-)
+from xuanyuan.data.processing.safety_training import FastTextParams
 
 
 @dataclass
@@ -33,6 +26,14 @@ class TrainSafetyConfig(FastTextParams):
 
 
 def main(config: TrainSafetyConfig) -> dict:
+    from xuanyuan.data.processing.safety import FastTextSafetyClassifier
+    from xuanyuan.data.processing.safety_training import (
+        is_validation,
+        precision_recall,
+        read_labelled,
+        train_classifier,
+    )
+
     if not config.data_files:
         raise ValueError("give at least one labelled file with --data_files")
     examples = read_labelled(config.data_files)

@@ -9,8 +9,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xuanyuan.tokenization import iter_jsonl_texts, train_bpe_tokenizer
-
 
 @dataclass
 class TokenizerTrainingConfig:
@@ -22,6 +20,8 @@ class TokenizerTrainingConfig:
 
 
 def main(config: TokenizerTrainingConfig) -> dict:
+    from xuanyuan.tokenization import iter_jsonl_texts, train_bpe_tokenizer
+
     texts = list(iter_jsonl_texts(config.data_files))
     tokenizer = train_bpe_tokenizer(texts, config.vocab_size, config.min_frequency)
     tokenizer.model_max_length = config.model_max_length

@@ -17,6 +17,7 @@ from script_loading import load_script
 from trl import ModelConfig
 
 from xuanyuan.cli import parse_recipe_args
+from xuanyuan.training.ppo import PPOConfig
 
 
 def full_weights(model, zero3: bool) -> dict[str, torch.Tensor]:
@@ -55,5 +56,5 @@ def dump_weights(trainer) -> None:
 
 if __name__ == "__main__":
     recipe = load_script("recipes/ppo.py")
-    parsed = parse_recipe_args([recipe.PPOScriptArguments], [recipe.PPOConfig, ModelConfig], argv=sys.argv[1:])
+    parsed = parse_recipe_args([recipe.PPOScriptArguments], [PPOConfig, ModelConfig], argv=sys.argv[1:])
     recipe.main(*parsed, on_trained=dump_weights)

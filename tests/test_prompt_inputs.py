@@ -13,6 +13,7 @@ from trl import ModelConfig
 
 from xuanyuan.data.records import RecordError
 from xuanyuan.evaluation.generation import load_generation_examples
+from xuanyuan.training.ppo import PPOConfig
 
 
 def write_prompts(path: Path, ids: list[str | None]) -> str:
@@ -27,7 +28,7 @@ class ModelLoadReached(Exception):
 
 
 class NoModels:
-    """Stands in for the recipe's Auto* model classes: reaching a model load raises `ModelLoadReached`."""
+    """Stands in for transformers' Auto* model classes: reaching a model load raises `ModelLoadReached`."""
 
     @staticmethod
     def from_pretrained(*args, **kwargs):
@@ -37,14 +38,14 @@ class NoModels:
 def run_ppo(tmp_path: Path, monkeypatch, prompts: str, **script_overrides):
     """recipes/ppo.py with the toy tokenizer and model loading replaced by `NoModels`."""
     recipe = load_script("recipes/ppo.py")
-    monkeypatch.setattr(recipe, "AutoModelForCausalLM", NoModels)
-    monkeypatch.setattr(recipe, "AutoModelForSequenceClassification", NoModels)
+    monkeypatch.setattr("transformers.AutoModelForCausalLM", NoModels)  # the recipe imports them when it runs
+    monkeypatch.setattr("transformers.AutoModelForSequenceClassification", NoModels)
     toy_tokenizer().save_pretrained(tmp_path / "sft")
     script_args = recipe.PPOScriptArguments(
         sft_model=str(tmp_path / "sft"), reward_model=str(tmp_path / "rm"), prompt_files=[prompts], system_prompt="",
         **script_overrides,
     )  # fmt: skip
-    config = recipe.PPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, rollout_batch_size=4, mini_batch_size=4)
+    config = PPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, rollout_batch_size=4, mini_batch_size=4)
     return recipe.main(script_args, config, ModelConfig())
 
 
