@@ -104,7 +104,7 @@ def test_mc_eval_config_takes_the_encoding(tmp_path, monkeypatch):
     def stop(*args, **kwargs):  # the tokenizer loads right after the data: stop there, no model needed
         raise DataLoaded
 
-    monkeypatch.setattr(mc_eval, "load_tokenizer", stop)
+    monkeypatch.setattr("xuanyuan.tokenization.load_tokenizer", stop)  # mc_eval imports it when it runs
     write_ceval_subject(tmp_path, "gbk")
     config = mc_eval.MCEvalConfig(model="no/such-model", output_dir=str(tmp_path / "out"), data_dir=str(tmp_path))
     with pytest.raises(RecordError, match="--encoding gbk"):

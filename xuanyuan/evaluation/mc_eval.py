@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
-
-from ..tokenization import load_tokenizer
 from .mc_data import BENCHMARKS, LETTERS, get_benchmark, load_hub, load_local
 from .mc_prompts import SCORINGS, STYLES
-from .mc_report import QuestionResult, question_results, summarize, write_report
-from .mc_requests import build_requests
-from .mc_scoring import PADDING_SIDES, score_cached
+from .mc_requests import PADDING_SIDES, build_requests
+
+if TYPE_CHECKING:  # torch and transformers load when a model is evaluated, not for `--help`
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 SCORING_DESCRIPTIONS = {
     "letter": "log-probability of the answer letter after the prompt (official protocol: argmax over A-D)",
@@ -53,6 +52,8 @@ class MCEvalConfig:
 
 
 def load_model(config: MCEvalConfig) -> PreTrainedModel:
+    from transformers import AutoModelForCausalLM
+
     model = AutoModelForCausalLM.from_pretrained(
         config.model, dtype=config.dtype, device_map=config.device_map, trust_remote_code=config.trust_remote_code
     )
@@ -66,6 +67,10 @@ def context_limit(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ma
 
 
 def run_mc_eval(config: MCEvalConfig) -> dict:
+    from ..tokenization import load_tokenizer
+    from .mc_report import QuestionResult, question_results, summarize, write_report
+    from .mc_scoring import score_cached
+
     benchmark = get_benchmark(config.benchmark)
     if config.scoring not in SCORINGS:
         raise ValueError(f"scoring must be one of {SCORINGS}, got {config.scoring!r}")

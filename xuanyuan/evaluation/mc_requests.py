@@ -21,11 +21,15 @@ ever dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from transformers import PreTrainedTokenizerBase
+from typing import TYPE_CHECKING
 
 from .mc_data import LETTERS, MCQuestion, MCSubject
 from .mc_prompts import PromptStyle, answer_text, build_prompt, chat_context, chat_continuation, format_shot
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+PADDING_SIDES = ("right", "left")  # where a batch of requests is padded (mc_scoring)
 
 
 @dataclass

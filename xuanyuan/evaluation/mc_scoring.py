@@ -31,9 +31,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
-from .mc_requests import MCRequest
-
-PADDING_SIDES = ("right", "left")
+from .mc_requests import PADDING_SIDES, MCRequest
 
 
 def input_device(model: PreTrainedModel) -> torch.device:
