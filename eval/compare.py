@@ -14,14 +14,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
-
-import xuanyuan  # noqa: F401  (registers the XuanYuan Auto classes)
-from xuanyuan.data.records import RecordError, iter_jsonl, require_text
-from xuanyuan.evaluation.judge import LLMJudge, RewardModelJudge, pairwise_compare, write_rater_sheet
-from xuanyuan.tokenization import load_tokenizer
-
 
 @dataclass
 class CompareConfig:
@@ -39,6 +31,8 @@ class CompareConfig:
 
 
 def read_predictions(path: str) -> dict[str, dict]:
+    from xuanyuan.data.records import RecordError, iter_jsonl, require_text
+
     rows = {}
     for record in iter_jsonl(path):
         item_id = require_text(record, "id")
@@ -53,6 +47,12 @@ def read_predictions(path: str) -> dict[str, dict]:
 
 
 def build_judge(config: CompareConfig):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    from xuanyuan.evaluation.judge import LLMJudge, RewardModelJudge
+    from xuanyuan.tokenization import load_tokenizer
+
     tokenizer = load_tokenizer(config.judge_model)
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if config.judge == "reward_model":
@@ -66,6 +66,8 @@ def build_judge(config: CompareConfig):
 
 
 def main(config: CompareConfig) -> dict:
+    from xuanyuan.evaluation.judge import pairwise_compare, write_rater_sheet
+
     model_rows, baseline_rows = read_predictions(config.predictions), read_predictions(config.baseline_predictions)
     if set(model_rows) != set(baseline_rows):
         missing = sorted(set(model_rows) ^ set(baseline_rows))[:5]

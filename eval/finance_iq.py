@@ -5,7 +5,7 @@
 python eval/finance_iq.py --model <path-or-hub-id> --data_dir <dir> --num_fewshot 5 --output_dir <dir>
 """
 
-from xuanyuan.evaluation.mc_eval import main
-
 if __name__ == "__main__":
+    from xuanyuan.evaluation.mc_eval import main
+
     main(benchmark="finance_iq")

@@ -13,20 +13,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-from transformers import AutoModelForCausalLM, set_seed
-
-import xuanyuan  # noqa: F401  (registers the XuanYuan Auto classes)
-from xuanyuan.data.records import RecordError, iter_jsonl
-from xuanyuan.evaluation.generation import (
-    generate_answers,
-    generation_report_markdown,
-    load_generation_examples,
-    score_answers,
-)
-from xuanyuan.evaluation.generation_metrics import ranking_metrics
-from xuanyuan.tokenization import load_tokenizer
-
 
 @dataclass
 class GenerationEvalConfig:
@@ -50,6 +36,8 @@ class GenerationEvalConfig:
 
 
 def load_rankings(paths: list[str]) -> tuple[list[list[str]], list[set[str]]]:
+    from xuanyuan.data.records import RecordError, iter_jsonl
+
     rankings, relevant = [], []
     for path in paths:
         for record in iter_jsonl(path):
@@ -65,6 +53,18 @@ def load_rankings(paths: list[str]) -> tuple[list[list[str]], list[set[str]]]:
 
 
 def main(config: GenerationEvalConfig) -> dict:
+    import torch
+    from transformers import AutoModelForCausalLM, set_seed
+
+    from xuanyuan.evaluation.generation import (
+        generate_answers,
+        generation_report_markdown,
+        load_generation_examples,
+        score_answers,
+    )
+    from xuanyuan.evaluation.generation_metrics import ranking_metrics
+    from xuanyuan.tokenization import load_tokenizer
+
     set_seed(config.seed)
     examples = load_generation_examples(config.data_files)[: config.max_examples]
     model = AutoModelForCausalLM.from_pretrained(config.model, dtype=torch.float32)

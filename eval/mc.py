@@ -7,7 +7,7 @@ python eval/mc.py --benchmark ceval --model outputs/tiny/sft --data_dir outputs/
 Without --data_dir the official Hub dataset is read (needs network).
 """
 
-from xuanyuan.evaluation.mc_eval import main
-
 if __name__ == "__main__":
+    from xuanyuan.evaluation.mc_eval import main
+
     main()

@@ -9,14 +9,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-from transformers import AutoModelForCausalLM
-
-import xuanyuan  # noqa: F401  (registers the XuanYuan Auto classes)
-from xuanyuan.data.records import iter_jsonl, require_text
-from xuanyuan.evaluation import evaluate_perplexity
-from xuanyuan.tokenization import load_tokenizer
-
 
 @dataclass
 class PerplexityConfig:
@@ -30,6 +22,13 @@ class PerplexityConfig:
 
 
 def main(config: PerplexityConfig) -> dict:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from xuanyuan.data.records import iter_jsonl, require_text
+    from xuanyuan.evaluation import evaluate_perplexity
+    from xuanyuan.tokenization import load_tokenizer
+
     texts = [require_text(r, config.text_field) for path in config.data_files for r in iter_jsonl(path)]
     texts = texts[: config.max_documents]
     model = AutoModelForCausalLM.from_pretrained(config.model, dtype=torch.float32)

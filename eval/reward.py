@@ -13,14 +13,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-from transformers import AutoModelForSequenceClassification, set_seed
-
-import xuanyuan  # noqa: F401  (registers the XuanYuan Auto classes)
-from xuanyuan.data.preferences import load_preference_pairs, split_by_prompt
-from xuanyuan.evaluation.reward_report import evaluate_reward_model, write_reward_report
-from xuanyuan.tokenization import load_tokenizer
-
 
 @dataclass
 class RewardEvalConfig:
@@ -44,6 +36,13 @@ class RewardEvalConfig:
 
 
 def main(config: RewardEvalConfig) -> dict:
+    import torch
+    from transformers import AutoModelForSequenceClassification, set_seed
+
+    from xuanyuan.data.preferences import load_preference_pairs, split_by_prompt
+    from xuanyuan.evaluation.reward_report import evaluate_reward_model, write_reward_report
+    from xuanyuan.tokenization import load_tokenizer
+
     if config.split not in {"train", "test", "all"}:
         raise ValueError(f"split must be train, test or all, got {config.split!r}")
     data = load_preference_pairs(config.data_files, not config.keep_ties, config.on_bad_record)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
-import xuanyuan  # noqa: F401  (registers the XuanYuan Auto classes)
-from xuanyuan.quantization import HubSettings, ReportSettings, finish_checkpoint, quantize_bnb
-from xuanyuan.quantization.bnb import default_device
+if TYPE_CHECKING:  # imported where used, so that `--help` answers without loading the quantization stack
+    from xuanyuan.quantization import HubSettings, ReportSettings
 
 
 @dataclass
@@ -28,6 +28,9 @@ class BnbQuantizeConfig:
 
 
 def main(config: BnbQuantizeConfig, report: ReportSettings, hub: HubSettings) -> dict:
+    from xuanyuan.quantization import finish_checkpoint, quantize_bnb
+    from xuanyuan.quantization.bnb import default_device
+
     output_dir = Path(config.output_dir)
     quantize_bnb(config.model, output_dir, config.bits, config.quant_type, config.double_quant, config.compute_dtype)
     settings = {**asdict(config), **asdict(report), **asdict(hub)}

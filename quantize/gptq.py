@@ -13,20 +13,12 @@ from __future__ import annotations
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
-import xuanyuan  # noqa: F401  (registers the XuanYuan Auto classes)
-from xuanyuan.quantization import (
-    GPTQSettings,
-    HubSettings,
-    ReportSettings,
-    finish_checkpoint,
-    load_calibration,
-    quantize_gptq,
-)
-from xuanyuan.quantization.bnb import default_device
-from xuanyuan.tokenization import load_tokenizer
+if TYPE_CHECKING:  # imported where used, so that `--help` answers without loading the quantization stack
+    from xuanyuan.quantization import HubSettings, ReportSettings
 
 
 @dataclass
@@ -46,6 +38,10 @@ class GPTQQuantizeConfig:
 
 
 def main(config: GPTQQuantizeConfig, report: ReportSettings, hub: HubSettings) -> dict:
+    from xuanyuan.quantization import GPTQSettings, finish_checkpoint, load_calibration, quantize_gptq
+    from xuanyuan.quantization.bnb import default_device
+    from xuanyuan.tokenization import load_tokenizer
+
     output_dir = Path(config.output_dir)
     calibration = load_calibration(
         config.calibration,
