@@ -61,17 +61,27 @@ def test_bad_yaml_exits_with_a_named_error(tmp_path):
         read_config(str(tmp_path / "none.yaml"))
 
 
+# Modules `--help` must not load. torch and transformers do load: `xuanyuan.cli` lives in the package, whose
+# `__init__` registers the model classes with transformers.
+NOT_FOR_HELP = ("datasets", "peft", "trl.trainer")
+
+
 @pytest.mark.slow
 def test_every_entry_point_has_a_short_help_showing_config():
-    """`--help` lists the recipe's own options and --config; the TrainingArguments flood is behind --help-all."""
+    """`--help` lists the recipe's own options and --config, without loading the training stack; the
+    TrainingArguments flood is behind --help-all."""
     for script in ENTRY_POINTS:
-        result = subprocess.run(
-            [sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120
+        code = (
+            f"import runpy, sys\nsys.argv = [{script!r}, '--help']\n"
+            f"try:\n    runpy.run_path({script!r}, run_name='__main__')\n"
+            f"finally:\n    print('LOADED', [m for m in {NOT_FOR_HELP!r} if m in sys.modules])"
         )
+        result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, (script, result.stderr[-2000:])
         lines = result.stdout.splitlines()
         assert "--config FILE.yaml" in result.stdout and len(lines) < 150, (script, len(lines))
         assert "--learning_rate" not in result.stdout or script.startswith("recipes/ppo"), script
+        assert lines[-1] == "LOADED []", (script, lines[-1])
 
 
 def test_recipe_help_does_not_import_the_training_stack():
