@@ -1,6 +1,20 @@
-"""Evaluation: perplexity; multiple-choice exams (C-Eval, CMMLU, FinanceIQ); reward-model and generation reports."""
+"""Evaluation: perplexity; multiple-choice exams (C-Eval, CMMLU, FinanceIQ); reward-model and generation reports.
 
-from .mc_eval import MCEvalConfig, run_mc_eval
-from .perplexity import PerplexityResult, evaluate_perplexity
+The names below load on first use, so that `mc_eval` (the exam scripts' `--help`) imports without torch.
+"""
 
-__all__ = ["MCEvalConfig", "PerplexityResult", "evaluate_perplexity", "run_mc_eval"]
+import importlib
+
+_SOURCES = {
+    "MCEvalConfig": "mc_eval",
+    "PerplexityResult": "perplexity",
+    "evaluate_perplexity": "perplexity",
+    "run_mc_eval": "mc_eval",
+}
+__all__ = list(_SOURCES)
+
+
+def __getattr__(name: str):
+    if name not in _SOURCES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_SOURCES[name]}", __name__), name)
