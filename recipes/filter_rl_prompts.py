@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from xuanyuan.tokenization import XUANYUAN_SYSTEM_PROMPT
+from xuanyuan.chat_format import XUANYUAN_SYSTEM_PROMPT
 from xuanyuan.training.ppo.prompt_filter import PromptFilterConfig
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xuanyuan.tokenization import XUANYUAN_SYSTEM_PROMPT
+from xuanyuan.chat_format import XUANYUAN_SYSTEM_PROMPT
 
 if TYPE_CHECKING:  # imported where used, so that `--help` answers without loading the training stack
     from peft import LoraConfig, TaskType
