@@ -3,7 +3,7 @@
 The names below load on first use, so that `mc_eval` (the exam scripts' `--help`) imports without torch.
 """
 
-import importlib
+from ..utils.lazy import lazy_exports
 
 _SOURCES = {
     "MCEvalConfig": "mc_eval",
@@ -13,8 +13,4 @@ _SOURCES = {
 }
 __all__ = list(_SOURCES)
 
-
-def __getattr__(name: str):
-    if name not in _SOURCES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_SOURCES[name]}", __name__), name)
+__getattr__ = lazy_exports(__name__, _SOURCES)

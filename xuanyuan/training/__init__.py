@@ -4,7 +4,7 @@ The names below load on first use, so that the light modules of the package (e.g
 subclass) import without TRL.
 """
 
-import importlib
+from ..utils.lazy import lazy_exports
 
 _SOURCES = {
     "Mixture": "mixture",
@@ -16,8 +16,4 @@ _SOURCES = {
 }
 __all__ = list(_SOURCES)
 
-
-def __getattr__(name: str):
-    if name not in _SOURCES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_SOURCES[name]}", __name__), name)
+__getattr__ = lazy_exports(__name__, _SOURCES)

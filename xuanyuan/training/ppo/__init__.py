@@ -4,7 +4,7 @@ collection in `rollout`, the loop in `trainer`, prompt selection in `prompt_filt
 The names below load on first use, so that `pei` and `prompt_filter` import without the trainer's stack.
 """
 
-import importlib
+from ...utils.lazy import lazy_exports
 
 _SOURCES = {
     "PPOConfig": "config",
@@ -18,8 +18,4 @@ _SOURCES = {
 }
 __all__ = list(_SOURCES)
 
-
-def __getattr__(name: str):
-    if name not in _SOURCES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_SOURCES[name]}", __name__), name)
+__getattr__ = lazy_exports(__name__, _SOURCES)
