@@ -43,9 +43,7 @@ NUMBERS = (
     Number("stages.exam_init.metrics.overall.accuracy", "exam accuracy (blank form), random init", "{:.3f}"),
     Number("stages.exam_pretrain_blank.metrics.overall.accuracy", "exam accuracy after pretraining", "{:.3f}"),
     Number("stages.exam_sft_blank.metrics.overall.accuracy", "exam accuracy after SFT", "{:.3f}"),
-    Number(
-        "stages.exam_sft_vs_pretrain.metrics.difference", "exam change SFT − pretraining", "{:+.3f}"
-    ),
+    Number("stages.exam_sft_vs_pretrain.metrics.difference", "exam change SFT − pretraining", "{:+.3f}"),
     Number("stages.exam_sft_vs_pretrain.metrics.cluster_p_value", "its p-value (sign flips over facts)", "{:.3g}"),
     Number("stages.exam_ppo_blank.metrics.overall.accuracy", "exam accuracy after PPO", "{:.3f}"),
     Number("stages.exam_ppo_vs_sft.metrics.difference", "exam change PPO − SFT", "{:+.3f}"),
