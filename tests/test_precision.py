@@ -113,3 +113,10 @@ def test_an_isa_cap_in_the_environment_counts_as_no_bf16():
     assert precision.isa_capped({"ATEN_CPU_CAPABILITY": "avx2"}) == "ATEN_CPU_CAPABILITY=avx2"
     assert precision.isa_capped({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX"}) is None
     assert precision.isa_capped({}) is None
+
+
+def test_command_line_value_replaces_the_yaml_auto(monkeypatch):
+    monkeypatch.setattr(precision, "detect_machine", lambda use_cpu=False: cpu(AVX2_ONLY | {"avx512_bf16"}))
+    config = {"bf16": "auto"}
+    resolve_precision_options(config, ["--bf16", "false"], {"bf16", "use_cpu"})
+    assert config["bf16"] is False

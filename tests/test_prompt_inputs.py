@@ -37,6 +37,9 @@ class NoModels:
 
 def run_ppo(tmp_path: Path, monkeypatch, prompts: str, **script_overrides):
     """recipes/ppo.py with the toy tokenizer and model loading replaced by `NoModels`."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)  # an earlier test's Trainer may have set bf16
     recipe = load_script("recipes/ppo.py")
     monkeypatch.setattr("transformers.AutoModelForCausalLM", NoModels)  # the recipe imports them when it runs
     monkeypatch.setattr("transformers.AutoModelForSequenceClassification", NoModels)

@@ -178,7 +178,7 @@ def _option_value(argv: list[str], name: str) -> tuple[int, str | None] | None:
 
 def resolve_precision_options(config: dict, argv: list[str], fields: set[str]) -> None:
     """Turn `auto` in `bf16`/`fp16` (YAML or command line) into true/false for this machine, in place."""
-    from xuanyuan.utils.precision import resolve_auto_precision
+    from xuanyuan.utils.precision import as_setting, resolve_auto_precision
 
     settings = {}
     for name in ("bf16", "fp16", "use_cpu"):
@@ -190,13 +190,14 @@ def resolve_precision_options(config: dict, argv: list[str], fields: set[str]) -
         if found:
             settings[name] = True if found[1] is None else found[1]
     choice = resolve_auto_precision(settings)
-    if choice is None:
-        return
     for name in ("bf16", "fp16"):
         if name not in settings:
             continue
+        if name in config:  # the YAML's value, or the command line's that overrides it (`auto` resolved)
+            config[name] = as_setting(settings[name], name)
+        if choice is None:
+            continue
         value = str(settings[name]).lower()
-        config[name] = settings[name]
         found = _option_value(argv, name)
         if found:
             index, given = found

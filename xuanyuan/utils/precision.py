@@ -114,7 +114,7 @@ def detect_machine(use_cpu: bool = False) -> MachineInfo:
     return MachineInfo(device="cpu", cpu_model=model, cpu_flags=flags, threads=threads)
 
 
-def _as_setting(value: bool | str, name: str) -> bool | str:
+def as_setting(value: bool | str, name: str) -> bool | str:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -133,7 +133,7 @@ def resolve_precision(bf16: bool | str, fp16: bool | str, machine: MachineInfo) 
     `auto` takes bf16 where the hardware runs it natively, then fp16 on CUDA (only where `fp16` is also
     auto), else fp32. An explicit `true` is kept, with a warning when bf16 would be emulated on this CPU.
     """
-    bf16, fp16 = _as_setting(bf16, "bf16"), _as_setting(fp16, "fp16")
+    bf16, fp16 = as_setting(bf16, "bf16"), as_setting(fp16, "fp16")
     if bf16 is True and fp16 is True:
         raise ValueError("bf16 and fp16 cannot both be true")
     if machine.device == "cuda":
@@ -175,7 +175,7 @@ def resolve_auto_precision(settings: dict, log: bool = True) -> Precision | None
     """
     if AUTO not in (str(settings.get("bf16", "")).lower(), str(settings.get("fp16", "")).lower()):
         return None
-    use_cpu = _as_setting(settings.get("use_cpu", os.environ.get("ACCELERATE_USE_CPU", False)), "use_cpu") is True
+    use_cpu = as_setting(settings.get("use_cpu", os.environ.get("ACCELERATE_USE_CPU", False)), "use_cpu") is True
     choice = resolve_precision(settings.get("bf16", False), settings.get("fp16", False), detect_machine(use_cpu))
     if "bf16" in settings:
         settings["bf16"] = choice.bf16
