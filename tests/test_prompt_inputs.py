@@ -37,9 +37,6 @@ class NoModels:
 
 def run_ppo(tmp_path: Path, monkeypatch, prompts: str, **script_overrides):
     """recipes/ppo.py with the toy tokenizer and model loading replaced by `NoModels`."""
-    from accelerate.state import AcceleratorState
-
-    AcceleratorState._reset_state(reset_partial_state=True)  # an earlier test's Trainer may have set bf16
     recipe = load_script("recipes/ppo.py")
     monkeypatch.setattr("transformers.AutoModelForCausalLM", NoModels)  # the recipe imports them when it runs
     monkeypatch.setattr("transformers.AutoModelForSequenceClassification", NoModels)
@@ -49,7 +46,14 @@ def run_ppo(tmp_path: Path, monkeypatch, prompts: str, **script_overrides):
         **script_overrides,
     )  # fmt: skip
     config = PPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, rollout_batch_size=4, mini_batch_size=4)
-    return recipe.main(script_args, config, ModelConfig())
+    from accelerate.state import AcceleratorState
+
+    # accelerate's state is process-wide: an earlier test's Trainer may have set bf16, and later tests set their own
+    AcceleratorState._reset_state(reset_partial_state=True)
+    try:
+        return recipe.main(script_args, config, ModelConfig())
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
 
 
 def test_ppo_with_an_empty_prompt_file_names_it_before_loading_models(tmp_path, monkeypatch):
