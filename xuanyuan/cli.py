@@ -246,7 +246,7 @@ def _parse(own: Sequence[type], library: Sequence[str | type], argv: list[str], 
     if "--help-all" in argv:
         parser.print_help()
         raise SystemExit(0)
-    config, config_path = dict(defaults), "the command line"
+    config, config_path, from_file = dict(defaults), "the command line", {}
     if "--config" in argv:
         index = argv.index("--config")
         if index + 1 >= len(argv):
@@ -259,8 +259,7 @@ def _parse(own: Sequence[type], library: Sequence[str | type], argv: list[str], 
         resolve_precision_options(config, argv, {f.name for cls in classes for f in dataclasses.fields(cls)})
     except ValueError as error:
         raise ConfigError(f"{config_path}: {error}") from None
-    if config_path != "the command line":
-        check_config({k: v for k, v in config.items() if k in from_file}, classes, config_path)
+    check_config({key: config[key] for key in from_file}, classes, config_path)
     for key, value in (config.pop("env", None) or {}).items():
         os.environ[key] = str(value)
     parser.set_defaults_with_config(**config)
