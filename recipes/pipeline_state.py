@@ -56,21 +56,25 @@ class StageRecord:
     error: str = ""
 
 
-def _substitute(value, output_dir: str):
+def _substitute(value, variables: dict[str, str]):
     if isinstance(value, str):
-        return value.replace("{output_dir}", output_dir)
+        for name, replacement in variables.items():
+            value = value.replace(f"{{{name}}}", replacement)
+        return value
     if isinstance(value, list):
-        return [_substitute(item, output_dir) for item in value]
+        return [_substitute(item, variables) for item in value]
     return value
 
 
-def load_stages(config: dict, output_dir: str) -> list[Stage]:
+def load_stages(config: dict, output_dir: str, seed: int = 0) -> list[Stage]:
+    """The YAML's stages with `{output_dir}` and `{seed}` replaced."""
+    variables = {"output_dir": output_dir, "seed": str(seed)}
     stages = []
     for index, raw in enumerate(config["stages"]):
         missing = {"name", "command"} - raw.keys()
         if missing:
             raise ValueError(f"stage {index}: missing field(s) {sorted(missing)}")
-        stages.append(Stage(**{key: _substitute(value, output_dir) for key, value in raw.items()}))
+        stages.append(Stage(**{key: _substitute(value, variables) for key, value in raw.items()}))
     return stages
 
 
@@ -227,8 +231,8 @@ def markdown_report(report: dict, stages: list[Stage]) -> str:
         "",
         machine_line(report["machine"]),
         "",
-        f"Wall time of this run: {report['total_seconds']:.0f} s; stage time: {report['stage_seconds']:.0f} s"
-        f" over {len(results)} stage(s), {reused} reused from earlier runs",
+        f"Training seed {report['seed']}. Wall time of this run: {report['total_seconds']:.0f} s;"
+        f" stage time: {report['stage_seconds']:.0f} s over {len(results)} stage(s), {reused} reused from earlier runs",
         "",
         "| stage | what | seconds | key results |",
         "|---|---|---:|---|",

@@ -1,11 +1,12 @@
 """Run the whole pipeline as a user would: each stage is a recipe command, run in order; finished ones are reused.
 
-    python recipes/run_pipeline.py --config recipes/tiny/pipeline.yaml [--output_dir DIR]
+    python recipes/run_pipeline.py --config recipes/tiny/pipeline.yaml [--output_dir DIR] [--seed N]
         [--from STAGE | --only a,b | --force] [-v]
 
 The YAML lists stages: `name`, `command`, optional `description`, `metrics` (a JSON file), `summary` (its keys,
 dotted for nested values: `counts.raw_docs`), `outputs` (paths the stage writes besides `--output_dir` and
-`metrics`) and `images` (pictures embedded in report.md). `{output_dir}` in commands and paths is replaced; a
+`metrics`) and `images` (pictures embedded in report.md). `{output_dir}` in commands and paths is replaced, and
+`{seed}` by the YAML's top-level `seed` (or `--seed`: the training seed of every stage that takes one); a
 leading `python` becomes this interpreter.
 
 Resume: `{output_dir}/pipeline_state.json` records each stage that ran. A stage is reused unless it never
@@ -185,10 +186,13 @@ def log_tail(log_path: Path) -> list[str]:
         return [line.rstrip("\n") for line in deque(log, maxlen=TAIL_LINES)]
 
 
-def write_report(results: dict[str, dict], stages: list[Stage], output_dir: Path, machine: dict, wall: float) -> None:
+def write_report(
+    results: dict[str, dict], stages: list[Stage], output_dir: Path, machine: dict, seed: int, wall: float
+) -> None:
     stage_seconds = sum(result["seconds"] for result in results.values())
     report = {
         "machine": machine,
+        "seed": seed,
         "total_seconds": round(wall, 1),
         "stage_seconds": round(stage_seconds, 1),
         "stages": results,
@@ -204,6 +208,7 @@ class Run:
     args: argparse.Namespace
     stages: list[Stage]
     output_dir: Path
+    seed: int
     records: dict[str, StageRecord]
     probe: MachineProbe
     display: StatusLine
@@ -279,6 +284,7 @@ class Run:
         here = os.path.relpath(__file__)
         runner = ["python", __file__ if here.startswith("..") else here, "--config", self.args.config]
         runner += ["--output_dir", self.args.output_dir] if self.args.output_dir else []
+        runner += ["--seed", str(self.args.seed)] if self.args.seed is not None else []
         return "\n".join(
             [
                 f"---- last {len(tail)} lines of {log_path}",
@@ -294,7 +300,7 @@ class Run:
 
     def report(self) -> None:
         wall = time.perf_counter() - self.started
-        write_report(self.results, self.stages, self.output_dir, self.probe.result["machine"], wall)
+        write_report(self.results, self.stages, self.output_dir, self.probe.result["machine"], self.seed, wall)
 
     def closing_lines(self) -> list[str]:
         reused = sum(result["reused"] for result in self.results.values())
@@ -328,6 +334,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="pipeline YAML")
     parser.add_argument("--output_dir", help="override the YAML's output_dir")
+    parser.add_argument("--seed", type=int, help="override the YAML's seed (replaces {seed} in the commands)")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--only", help="comma-separated stages to run, even when up to date (no others)")
     which.add_argument(
@@ -345,13 +352,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     config = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
     output_dir = Path(args.output_dir or config["output_dir"])
-    stages = load_stages(config, str(output_dir))
+    seed = config.get("seed", 0) if args.seed is None else args.seed
+    stages = load_stages(config, str(output_dir), seed)
     selected, forced = choose(stages, args)
     (output_dir / "logs").mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, _exit_on_signal)
     probe = MachineProbe.start()
     display = StatusLine(live=sys.stdout.isatty() and not args.verbose)
-    run = Run(args, stages, output_dir, load_state(output_dir), probe, display)
+    run = Run(args, stages, output_dir, seed, load_state(output_dir), probe, display)
     try:
         for index, stage in enumerate(stages, 1):
             if stage.name in selected:

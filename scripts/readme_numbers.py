@@ -1,10 +1,13 @@
 """Rewrite the numbers in README.md from a pipeline report, so the README quotes a run rather than memory.
 
     python scripts/readme_numbers.py [--report outputs/tiny/report.json] [--readme README.md]
+        [--seed_study outputs/seed_study/seed_study.md]
 
 Only the block between `<!-- numbers:begin -->` and `<!-- numbers:end -->` is replaced: a sentence on the
 machine and the total stage time, every stage's time, and a table of the numbers listed in NUMBERS below
-(a dotted path into report.json, a label, a format). Edit NUMBERS to change what the README shows.
+(a dotted path into report.json, a label, a format). Edit NUMBERS to change what the README shows. With
+`--seed_study`, the block between `<!-- seeds:begin -->` and `<!-- seeds:end -->` becomes that file (the
+table scripts/seed_study.py writes).
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ NUMBERS = (
     Number("stages.quantize_4bit.metrics.perplexity_ratio", "NF4 perplexity / fp32", "{:.3f}"),
 )
 BEGIN, END = "<!-- numbers:begin -->", "<!-- numbers:end -->"
+SEEDS_BEGIN, SEEDS_END = "<!-- seeds:begin -->", "<!-- seeds:end -->"
 
 
 def lookup(report: dict, path: str):
@@ -75,38 +79,40 @@ def machine_sentence(report: dict) -> str:
 
 
 def render(report: dict) -> str:
-    """The block's new contents, markers included."""
+    """The numbers block's new contents, without the markers."""
     total = sum(stage["seconds"] for stage in report["stages"].values())
     times = ", ".join(f"{name} {stage['seconds']:.0f} s" for name, stage in report["stages"].items())
     rows = [f"| {number.label} | {number.format.format(lookup(report, number.path))} |" for number in NUMBERS]
     return "\n".join(
         [
-            BEGIN,
             f"{machine_sentence(report)}, {total:.0f} s of stage time.",
             f"Stage times: {times}.",
             "",
             "| number | value |",
             "|---|---:|",
             *rows,
-            END,
         ]
     )
 
 
-def replace_block(text: str, block: str) -> str:
-    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
-        raise SystemExit(f"expected one {BEGIN} … {END} block, in that order; add the markers where the numbers go")
-    return text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
+def replace_block(text: str, block: str, begin: str = BEGIN, end: str = END) -> str:
+    """`text` with what lies between the `begin` and `end` markers replaced by `block`."""
+    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
+        raise SystemExit(f"expected one {begin} … {end} block, in that order; add the markers where the numbers go")
+    return text[: text.index(begin)] + f"{begin}\n{block.strip()}\n{end}" + text[text.index(end) + len(end) :]
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--report", type=Path, default=Path("outputs/tiny/report.json"))
     parser.add_argument("--readme", type=Path, default=Path("README.md"))
+    parser.add_argument("--seed_study", type=Path, help="seed_study.md of scripts/seed_study.py")
     args = parser.parse_args(argv)
     report = json.loads(args.report.read_text(encoding="utf-8"))
-    text = args.readme.read_text(encoding="utf-8")
-    args.readme.write_text(replace_block(text, render(report)), encoding="utf-8")
+    text = replace_block(args.readme.read_text(encoding="utf-8"), render(report))
+    if args.seed_study:
+        text = replace_block(text, args.seed_study.read_text(encoding="utf-8"), SEEDS_BEGIN, SEEDS_END)
+    args.readme.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -70,6 +70,17 @@ def test_refuses_without_a_marked_block(files, text):
     assert readme.read_text() == text
 
 
+def test_seed_study_block_is_replaced_by_the_study_table(files, tmp_path):
+    report, readme = files
+    study = tmp_path / "seed_study.md"
+    study.write_text("| number | fp32 |\n|---|---:|\n| exam | 0.41 |\n")
+    readme.write_text("<!-- numbers:begin -->\n<!-- numbers:end -->\nA.\n<!-- seeds:begin -->\nold\n<!-- seeds:end -->\nB.\n")
+    numbers.main(["--report", str(report), "--readme", str(readme), "--seed_study", str(study)])
+    text = readme.read_text()
+    assert "A.\n<!-- seeds:begin -->\n| number | fp32 |\n|---|---:|\n| exam | 0.41 |\n<!-- seeds:end -->\nB.\n" in text
+    assert "old" not in text and "| pretraining time | 422 s |" in text
+
+
 def test_refuses_when_the_report_lacks_a_number(files, monkeypatch):
     report, readme = files
     readme.write_text("<!-- numbers:begin -->\n<!-- numbers:end -->\n")

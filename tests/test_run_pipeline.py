@@ -26,7 +26,7 @@ def run(config: dict, tmp_path: Path, *extra: str, env: dict | None = None) -> s
     return subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env)
 
 
-def stage(name: str, score: float, summary=("score",)) -> dict:
+def stage(name: str, score: float | str, summary=("score",)) -> dict:
     return {
         "name": name,
         "description": f"stage {name}",
@@ -48,6 +48,20 @@ def test_stages_run_in_order_and_report_collects_metrics(tmp_path):
     assert "| first | stage first |" in table and "score=0.25" in table and "score=0.5, docs=7" in table
     assert "missing" not in table
     assert (out / "logs" / "second.log").exists()
+
+
+def test_seed_replaces_its_placeholder_and_the_report_states_it(tmp_path):
+    out = tmp_path / "out"
+    config = {"output_dir": str(out), "seed": 3, "stages": [stage("seeded", "{seed}")]}
+    assert run(config, tmp_path).returncode == 0
+    report = json.loads((out / "report.json").read_text())
+    assert (report["seed"], report["stages"]["seeded"]["metrics"]["score"]) == (3, 3.0)
+    assert "Training seed 3." in (out / "report.md").read_text()
+    result = run(config, tmp_path, "--seed", "7")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert (report["seed"], report["stages"]["seeded"]["metrics"]["score"]) == (7, 7.0)
+    assert not report["stages"]["seeded"]["reused"]  # another seed is another command
 
 
 def test_failing_stage_stops_the_run_and_names_itself(tmp_path):
