@@ -231,8 +231,8 @@ def markdown_report(report: dict, stages: list[Stage]) -> str:
         "",
         machine_line(report["machine"]),
         "",
-        f"Training seed {report['seed']}. Wall time of this run: {report['total_seconds']:.0f} s;"
-        f" stage time: {report['stage_seconds']:.0f} s over {len(results)} stage(s), {reused} reused from earlier runs",
+        f"Training seed {report['seed']}. Wall time of this run: {report['total_seconds']:.0f} s; stage time:"
+        f" {report['stage_seconds']:.0f} s over {len(results)} stage(s), {reused} reused from earlier runs",
         "",
         "| stage | what | seconds | key results |",
         "|---|---|---:|---|",

@@ -80,12 +80,15 @@ def machine_sentence(report: dict) -> str:
 
 def render(report: dict) -> str:
     """The numbers block's new contents, without the markers."""
+    reused = [name for name, stage in report["stages"].items() if stage.get("reused")]
+    if reused:
+        raise SystemExit(f"the report reused {reused} from an earlier run: its times are not one run's; use --force")
     total = sum(stage["seconds"] for stage in report["stages"].values())
     times = ", ".join(f"{name} {stage['seconds']:.0f} s" for name, stage in report["stages"].items())
     rows = [f"| {number.label} | {number.format.format(lookup(report, number.path))} |" for number in NUMBERS]
     return "\n".join(
         [
-            f"{machine_sentence(report)}, {total:.0f} s of stage time.",
+            f"{machine_sentence(report)} in {report['total_seconds']:.0f} s of wall time ({total:.0f} s in stages).",
             f"Stage times: {times}.",
             "",
             "| number | value |",

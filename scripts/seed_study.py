@@ -75,8 +75,9 @@ SFT_P_VALUE = 0.05
 EXPECTATIONS = (
     (
         f"SFT keeps the exam (not significantly below pretraining, p ≥ {SFT_P_VALUE})",
-        lambda n: n["exam change SFT − pretraining (paired)"] >= 0
-        or n["its p-value (sign flips over facts)"] >= SFT_P_VALUE,
+        lambda n: (
+            n["exam change SFT − pretraining (paired)"] >= 0 or n["its p-value (sign flips over facts)"] >= SFT_P_VALUE
+        ),
     ),
     (
         "PPO raises the mean reward on held-out prompts",
@@ -126,7 +127,8 @@ def study_run(config: Path, root: Path, precision: str, seed: int) -> dict:
     used = report["machine"].get("precision")
     if used != precision:
         raise SystemExit(f"{output_dir}: asked for {precision} but the run resolved {used}: {report['machine']}")
-    return {"seed": seed, "precision": precision, "numbers": {n.label: lookup(report, n.path) for n in NUMBERS}}
+    numbers = {n.label: lookup(report, n.path) for n in NUMBERS}
+    return {"seed": seed, "precision": precision, "threads": report["machine"].get("threads"), "numbers": numbers}
 
 
 def spread(values: list[float]) -> dict:
@@ -165,6 +167,12 @@ def markdown(study: dict) -> str:
             cells.append(" / ".join(number.format.format(value) for value in values))
             cells.append(f"{number.format.format(stats['mean'])} ± {abs(stats['sd']):.3g}")
         lines.append(f"| {' | '.join(cells)} |")
+    lines.append("")
+    threads = ", ".join(
+        f"{precision} {' / '.join(str(run.get('threads')) for run in study['runs'] if run['precision'] == precision)}"
+        for precision in precisions
+    )
+    lines.append(f"Threads per run (seeds in the order above): {threads}.")
     lines.append("")
     for text, _ in EXPECTATIONS:
         counts = ", ".join(

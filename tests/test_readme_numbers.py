@@ -10,9 +10,9 @@ numbers = load_script("scripts/readme_numbers.py")
 
 REPORT = {
     "machine": {"cpu_model": "Test CPU 9000", "threads": 4, "precision": "bf16", "cuda_name": None},
-    "total_seconds": 3.2,
+    "total_seconds": 440.2,
     "stages": {
-        "data": {"seconds": 12.4, "metrics": {"counts": {"docs": 2869}}, "reused": True},
+        "data": {"seconds": 12.4, "metrics": {"counts": {"docs": 2869}}, "reused": False},
         "pretrain": {"seconds": 421.6, "metrics": {"final_train_loss": 2.18349}, "reused": False},
     },
 }
@@ -38,7 +38,7 @@ def test_block_between_markers_is_rewritten_from_the_report(files):
     assert readme.read_text() == (
         "# Title\n\nIntro.\n\n"
         "<!-- numbers:begin -->\n"
-        "Measured on Test CPU 9000 (4 threads, bf16 training): 2 stages, 434 s of stage time.\n"
+        "Measured on Test CPU 9000 (4 threads, bf16 training): 2 stages in 440 s of wall time (434 s in stages).\n"
         "Stage times: data 12 s, pretrain 422 s.\n"
         "\n"
         "| number | value |\n"
@@ -74,11 +74,23 @@ def test_seed_study_block_is_replaced_by_the_study_table(files, tmp_path):
     report, readme = files
     study = tmp_path / "seed_study.md"
     study.write_text("| number | fp32 |\n|---|---:|\n| exam | 0.41 |\n")
-    readme.write_text("<!-- numbers:begin -->\n<!-- numbers:end -->\nA.\n<!-- seeds:begin -->\nold\n<!-- seeds:end -->\nB.\n")
+    readme.write_text(
+        "<!-- numbers:begin -->\n<!-- numbers:end -->\nA.\n<!-- seeds:begin -->\nold\n<!-- seeds:end -->\nB.\n"
+    )
     numbers.main(["--report", str(report), "--readme", str(readme), "--seed_study", str(study)])
     text = readme.read_text()
     assert "A.\n<!-- seeds:begin -->\n| number | fp32 |\n|---|---:|\n| exam | 0.41 |\n<!-- seeds:end -->\nB.\n" in text
     assert "old" not in text and "| pretraining time | 422 s |" in text
+
+
+def test_refuses_a_report_that_reused_stages(files):
+    report, readme = files
+    readme.write_text("<!-- numbers:begin -->\n<!-- numbers:end -->\n")
+    rerun = json.loads(report.read_text())
+    rerun["stages"]["data"]["reused"] = True
+    report.write_text(json.dumps(rerun))
+    with pytest.raises(SystemExit, match=r"reused \['data'\]"):
+        numbers.main(["--report", str(report), "--readme", str(readme)])
 
 
 def test_refuses_when_the_report_lacks_a_number(files, monkeypatch):

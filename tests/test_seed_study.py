@@ -27,9 +27,12 @@ def numbers(exam_change, p_value, sft_reward, ppo_reward, wins, losses) -> dict:
 
 def test_summary_counts_each_expectation_and_gives_mean_and_spread():
     runs = [
-        {"seed": 0, "precision": "fp32", "numbers": numbers(-0.04, 0.01, 0.5, 0.9, 20, 10)},  # SFT lost the exam
-        {"seed": 1, "precision": "fp32", "numbers": numbers(-0.01, 0.60, 0.5, 0.4, 10, 10)},  # PPO: no gain, no win
-        {"seed": 2, "precision": "fp32", "numbers": numbers(+0.02, 0.30, 0.2, 0.6, 25, 5)},
+        {"seed": seed, "precision": "fp32", "threads": threads, "numbers": numbers(*values)}
+        for seed, threads, values in (
+            (0, 2, (-0.04, 0.01, 0.5, 0.9, 20, 10)),  # SFT lost the exam significantly
+            (1, 1, (-0.01, 0.60, 0.5, 0.4, 10, 10)),  # PPO: no reward gain, no more wins than losses
+            (2, 1, (+0.02, 0.30, 0.2, 0.6, 25, 5)),
+        )
     ]
     summary = study.summarize(runs, ["fp32"])["fp32"]
     assert summary["runs"] == 3
@@ -43,6 +46,7 @@ def test_summary_counts_each_expectation_and_gives_mean_and_spread():
     assert "| exam change SFT − pretraining (paired) | -0.040 / -0.010 / +0.020 | -0.010 ± 0.03 |" in table
     assert "fp32, seeds 0 / 1 / 2" in table
     assert "- PPO wins more than it loses against SFT: fp32 2/3 runs" in table
+    assert "Threads per run (seeds in the order above): fp32 2 / 1 / 1." in table
 
 
 # Every dotted path the study reads, as a fake stage's metrics; values move with the seed.
@@ -80,6 +84,7 @@ def test_study_runs_shared_stages_once_and_each_seed_in_its_folder(tmp_path, mon
     result = json.loads((out / "seed_study.json").read_text())
     assert [(run["precision"], run["seed"]) for run in result["runs"]] == [("fp32", 1), ("fp32", 2)]
     assert [run["numbers"]["exam accuracy after SFT"] for run in result["runs"]] == [0.41, 0.42]
+    assert all(isinstance(run["threads"], int) and run["threads"] >= 1 for run in result["runs"])
     summary = result["summary"]["fp32"]
     assert summary["numbers"]["PPO wins against SFT"]["mean"] == 21.5
     assert summary["expectations"]["PPO raises the mean reward on held-out prompts"] == 0  # 0.1, 0.2 < 0.3
