@@ -55,7 +55,8 @@ def run_recipe(workspace: Path, output: str, *overrides: str) -> dict:
 
 @pytest.fixture(scope="module")
 def trained(workspace):
-    return workspace / "rm", run_recipe(workspace, "rm")
+    """Two epochs (the tiny YAML trains one), so the report has more than one checkpoint per stage to select from."""
+    return workspace / "rm", run_recipe(workspace, "rm", "--num_train_epochs", "2")
 
 
 def test_ufrm_report_covers_every_epoch_of_both_stages_on_both_test_sets(trained):
