@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from itertools import pairwise
 from pathlib import Path
 
+from xuanyuan.utils.report_numbers import dotted_get
+
 STATE_FILE = "pipeline_state.json"
 STATE_VERSION = 1
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json", ".toml")
@@ -179,21 +181,12 @@ def save_state(output_dir: Path, records: dict[str, StageRecord]) -> None:
     os.replace(temporary, path)
 
 
-def _lookup(metrics: dict, dotted_key: str):
-    """`metrics["a"]["b"]` for "a.b"; None when any part is missing."""
-    for part in dotted_key.split("."):
-        if not isinstance(metrics, dict) or part not in metrics:
-            return None
-        metrics = metrics[part]
-    return metrics
-
-
 def _format(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def summary_text(stage: Stage, metrics: dict) -> str:
-    values = {key: _lookup(metrics, key) for key in stage.summary}
+    values = {key: dotted_get(metrics, key) for key in stage.summary}
     return ", ".join(
         f"{key.rsplit('.', 1)[-1]}={_format(value)}" for key, value in values.items() if value is not None
     )

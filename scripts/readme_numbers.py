@@ -14,16 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
-
-@dataclass(frozen=True)
-class Number:
-    path: str  # dotted path into report.json: "stages.<stage>.seconds" or "stages.<stage>.metrics.<key>..."
-    label: str
-    format: str = "{}"
-
+from xuanyuan.utils.report_numbers import ReportNumber as Number
 
 NUMBERS = (
     Number("stages.pretrain.seconds", "pretraining time", "{:.0f} s"),
@@ -58,13 +51,11 @@ BEGIN, END = "<!-- numbers:begin -->", "<!-- numbers:end -->"
 SEEDS_BEGIN, SEEDS_END = "<!-- seeds:begin -->", "<!-- seeds:end -->"
 
 
-def lookup(report: dict, path: str):
-    value = report
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            raise SystemExit(f"the report has no {path!r} (see NUMBERS in {Path(__file__).name})")
-        value = value[part]
-    return value
+def lookup(report: dict, number: Number):
+    try:
+        return number.read(report)
+    except KeyError as error:
+        raise SystemExit(f"{error.args[0]} (see NUMBERS in {Path(__file__).name})") from None
 
 
 def machine_sentence(report: dict) -> str:
@@ -85,7 +76,7 @@ def render(report: dict) -> str:
         raise SystemExit(f"the report reused {reused} from an earlier run: its times are not one run's; use --force")
     total = sum(stage["seconds"] for stage in report["stages"].values())
     times = ", ".join(f"{name} {stage['seconds']:.0f} s" for name, stage in report["stages"].items())
-    rows = [f"| {number.label} | {number.format.format(lookup(report, number.path))} |" for number in NUMBERS]
+    rows = [f"| {number.label} | {number.format.format(lookup(report, number))} |" for number in NUMBERS]
     return "\n".join(
         [
             f"{machine_sentence(report)} in {report['total_seconds']:.0f} s of wall time ({total:.0f} s in stages).",

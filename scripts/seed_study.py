@@ -24,10 +24,11 @@ import os
 import statistics
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from xuanyuan.utils.report_numbers import ReportNumber as Number
 
 SHARED_STAGES = ("data", "reference_data", "build_kenlm", "kenlm", "clean_data", "tokenizer")
 SHARED_FOLDERS = ("data", "reference", "kenlm", "clean", "tokenizer")
@@ -46,13 +47,6 @@ SEEDED_STAGES = (
     "compare_ppo_sft",
 )
 PRECISION_ENVIRONMENT = {"fp32": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}, "bf16": {}}
-
-
-@dataclass(frozen=True)
-class Number:
-    path: str  # dotted path into a run's report.json
-    label: str
-    format: str
 
 
 NUMBERS = (
@@ -87,15 +81,6 @@ EXPECTATIONS = (
 )
 
 
-def lookup(report: dict, dotted: str):
-    value = report
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
 def run_pipeline(config: Path, output_dir: Path, stages: tuple[str, ...], seed: int | None, environment: dict) -> None:
     command = [sys.executable, "recipes/run_pipeline.py", "--config", str(config), "--output_dir", str(output_dir)]
     command += ["--only", ",".join(stages)] + (["--seed", str(seed)] if seed is not None else [])
@@ -127,7 +112,7 @@ def study_run(config: Path, root: Path, precision: str, seed: int) -> dict:
     used = report["machine"].get("precision")
     if used != precision:
         raise SystemExit(f"{output_dir}: asked for {precision} but the run resolved {used}: {report['machine']}")
-    numbers = {n.label: lookup(report, n.path) for n in NUMBERS}
+    numbers = {n.label: n.read(report) for n in NUMBERS}
     return {"seed": seed, "precision": precision, "threads": report["machine"].get("threads"), "numbers": numbers}
 
 
