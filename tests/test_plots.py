@@ -112,7 +112,7 @@ def test_sft_trainer_writes_its_loss_curve(tmp_path):
     ]  # fmt: skip
     args = XuanYuanSFTConfig(output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, report_to=[],
                              assistant_only_loss=True, max_length=64, per_device_train_batch_size=4, max_steps=2,
-                             save_strategy="no", logging_steps=1, gradient_checkpointing=False)  # fmt: skip
+                             save_strategy="no", logging_steps=1, activation_checkpointing=False)  # fmt: skip
     trainer = XuanYuanSFTTrainer(XuanYuanForCausalLM(config), args, Dataset.from_list(examples),
                                  processing_class=tokenizer)  # fmt: skip
     trainer.train()

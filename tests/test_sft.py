@@ -69,7 +69,7 @@ def sft_args(tmp_path, **overrides) -> XuanYuanSFTConfig:
         output_dir=str(tmp_path / "out"),
         use_cpu=True,
         bf16=False,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         report_to=[],
         assistant_only_loss=True,
         max_length=256,
