@@ -64,3 +64,28 @@ def test_exam_renderings_ask_each_fact_several_ways():
         if name.startswith("val/"):
             assert len(rows) == 3 * len(single_tables[name])
             assert len({tuple(row[1:6]) for row in rows}) > len(single_tables[name])  # renderings differ
+
+
+def test_val_share_grows_val_from_test_and_keeps_the_exercise_pool():
+    import random
+
+    from xuanyuan.data.embedded.exam import build_plan, split_sizes
+    from xuanyuan.data.embedded.generate import EmbeddedDataConfig
+    from xuanyuan.data.embedded.world import build_world
+
+    # 84 facts: the exam gets 2 * 28 = 56; val a half (42), test the other 14; a third each by default.
+    assert split_sizes(84, 80, 80, 0.5) == (42, 14)
+    assert split_sizes(84, 80, 80, 1 / 3) == (28, 28)
+    assert split_sizes(24, 24, 24, 0.5) == (12, 4)
+    assert split_sizes(84, 10, 80, 0.5) == (10, 46)  # the size caps val; test takes the rest of the exam
+    world = build_world(random.Random("w"), EmbeddedDataConfig(output_dir="unused"))
+    third, half = (build_plan(random.Random("p"), world, 80, 80, share) for share in (1 / 3, 0.5))
+    subject = "listed_company_profile"  # split first, before ranking facts draw from the same RNG
+    assert half["exercise"][subject] == third["exercise"][subject]
+    assert set(half["val"][subject]) > set(third["val"][subject])
+    assert len(half["val"][subject]) == 3 * len(half["test"][subject])
+    for plan in (third, half):
+        pools = [{(f.subject, f.entity, f.attribute, f.group) for fs in plan[s].values() for f in fs} for s in plan]
+        assert all(not (a & b) for i, a in enumerate(pools) for b in pools[i + 1 :])
+    with pytest.raises(ValueError, match="exam_val_share"):
+        EmbeddedDataConfig(output_dir="unused", exam_val_share=0.7)

@@ -95,8 +95,16 @@ def _rankings(rng: random.Random, world: World, facts: list[Fact], count: int) -
     return rankings
 
 
-def build_plan(rng: random.Random, world: World, val_size: int, test_size: int) -> ExamPlan:
-    """Split the askable facts into disjoint val / test / exercise pools (at most a third each to val and test).
+def split_sizes(n_facts: int, val_size: int, test_size: int, val_share: float) -> tuple[int, int]:
+    """How many of `n_facts` go to val and to test: the exam gets two thirds (the last third stays for exercise),
+    val `val_share` of all facts and test the rest of the two thirds, each capped at its size."""
+    exam = 2 * (n_facts // 3)
+    n_val = min(val_size, exam, int(n_facts * val_share + 1e-9))
+    return n_val, min(test_size, exam - n_val)
+
+
+def build_plan(rng: random.Random, world: World, val_size: int, test_size: int, val_share: float = 1 / 3) -> ExamPlan:
+    """Split the askable facts into disjoint val / test / exercise pools (see `split_sizes`).
 
     Company facts are split per (company, attribute); concepts are split whole, so an exam concept is never
     drilled in any question form.
@@ -105,7 +113,7 @@ def build_plan(rng: random.Random, world: World, val_size: int, test_size: int) 
     for subject, attributes in _COMPANY_SUBJECTS.items():
         facts = [Fact(subject, company.name_zh, attribute) for company in world.companies for attribute in attributes]
         rng.shuffle(facts)
-        n_val, n_test = min(val_size, len(facts) // 3), min(test_size, len(facts) // 3)
+        n_val, n_test = split_sizes(len(facts), val_size, test_size, val_share)
         pools = {"val": facts[:n_val], "test": facts[n_val : n_val + n_test], "exercise": facts[n_val + n_test :]}
         for split, pool in pools.items():
             if subject == "financial_statements":  # a tenth of its questions rank four companies by revenue
@@ -115,8 +123,12 @@ def build_plan(rng: random.Random, world: World, val_size: int, test_size: int) 
             plan[split][subject] = pool
     concepts = list(world.concepts)
     rng.shuffle(concepts)
-    third = len(concepts) // 3
-    groups = {"val": concepts[:third], "test": concepts[third : 2 * third], "exercise": concepts[2 * third :]}
+    n_val, n_test = split_sizes(len(concepts), len(concepts), len(concepts), val_share)
+    groups = {
+        "val": concepts[:n_val],
+        "test": concepts[n_val : n_val + n_test],
+        "exercise": concepts[n_val + n_test :],
+    }
     sizes = {"val": val_size, "test": test_size, "exercise": None}
     for split, group in groups.items():
         facts = [

@@ -65,8 +65,15 @@ class EmbeddedDataConfig:
             "planted figure-only variant pairs; a clean reference world for the perplexity filter needs the genre."
         },
     )
-    exam_val_size: int = field(default=80, metadata={"help": "Val facts per subject (at most a third of facts)."})
-    exam_test_size: int = field(default=80, metadata={"help": "Test facts per subject (at most a third)."})
+    exam_val_size: int = field(default=80, metadata={"help": "Most val facts per subject."})
+    exam_test_size: int = field(default=80, metadata={"help": "Most test facts per subject."})
+    exam_val_share: float = field(
+        default=1 / 3,
+        metadata={
+            "help": "Share of each subject's facts asked in val; test gets the rest of two thirds, and the last third "
+            "stays for exercise (practice questions in the corpus and SFT data)."
+        },
+    )
     exam_renderings: int = field(
         default=1, metadata={"help": "Questions per val/test fact, each worded and shuffled anew (a bigger exam)."}
     )
@@ -86,6 +93,8 @@ class EmbeddedDataConfig:
         for name in ("heldout_fraction", "traditional_fraction", "near_duplicate_fraction", "defect_fraction"):
             if not 0 <= getattr(self, name) <= 0.25:
                 raise ValueError(f"{name} must be between 0 and 0.25, got {getattr(self, name)}")
+        if not 0 < self.exam_val_share < 2 / 3:
+            raise ValueError(f"exam_val_share must be in (0, 2/3), got {self.exam_val_share}")
         if not 0 < self.sft_test_fraction < 0.5:
             raise ValueError(f"sft_test_fraction must be between 0 and 0.5, got {self.sft_test_fraction}")
 
@@ -126,7 +135,7 @@ def generate_embedded_data(config: EmbeddedDataConfig) -> dict:
         return random.Random(f"{config.seed}:{stage}")
 
     world = build_world(rng("world"), config)
-    plan = build_plan(rng("plan"), world, config.exam_val_size, config.exam_test_size)
+    plan = build_plan(rng("plan"), world, config.exam_val_size, config.exam_test_size, config.exam_val_share)
     corpus = build_corpus(rng("documents"), world, plan, config)
     sft_train, sft_test, sft_audit = build_sft(rng("sft"), world, plan, config)
     pairs, ranked, rl_prompts = build_preferences(rng("preferences"), world, config)
