@@ -442,3 +442,19 @@ def test_tiny_recipe_run_lowers_heldout_loss(model_dir, tmp_path):
         "{% generation %}" in (out / "chat_template.jinja").read_text()
         and "base_model:" in (out / "README.md").read_text()
     )
+
+
+def test_tensorboard_logs_stay_in_output_dir_when_evaluating_before_training(
+    model_dir, tokenizer, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TENSORBOARD_LOGGING_DIR", raising=False)
+    records = [conversation(i) for i in range(8)]
+    trainer = make_trainer(
+        model_dir, tokenizer, tmp_path, records, eval_dataset=Dataset.from_list(records[:4]),
+        report_to=["tensorboard"], max_steps=1,
+    )  # fmt: skip
+    trainer.evaluate(metric_key_prefix="before")
+    trainer.train()
+    assert not (tmp_path / "runs").exists()
+    assert list((tmp_path / "out" / "runs").glob("events.out.tfevents.*"))

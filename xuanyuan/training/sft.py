@@ -14,11 +14,13 @@ NEFTune and PEFT. This subclass adds only:
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 
 import torch
 from datasets import Dataset, concatenate_datasets
+from transformers.integrations import TensorBoardCallback
 from trl import SFTConfig, SFTTrainer
 
 from ..hub import ModelCard, write_model_card
@@ -104,6 +106,11 @@ class XuanYuanSFTTrainer(SFTTrainer):
             args.max_length = self._padding_free_max_length
         self.card = card
         self.add_callback(LossCurveCallback("SFT"))
+        # transformers names TensorBoard's folder at `train()`; an evaluation before it (the recipe's held-out
+        # losses before SFT) would open the writer in ./runs of the working directory instead.
+        for callback in self.callback_handler.callbacks:
+            if isinstance(callback, TensorBoardCallback) and callback.logging_dir is None:
+                callback.logging_dir = os.path.join(args.output_dir, "runs")
         self.mixture: Mixture | None = None
         self.mixture_history: list[dict] = []
         self._mixture_sampler: MixtureSampler | None = None
