@@ -133,7 +133,12 @@ def gptq(trained, settings, data_dir, tmp_path_factory):
     calibration = load_calibration(
         str(data_dir / "pretrain" / "raw.jsonl"), load_tokenizer(trained), num_samples=32, max_length=256
     )
-    path = quantize_gptq(trained, tmp_path_factory.mktemp("gptq"), calibration, GPTQSettings(bits=4, group_size=128))
+    workdir, output_dir = tmp_path_factory.mktemp("cwd"), tmp_path_factory.mktemp("gptq")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workdir)
+        path = quantize_gptq(trained, output_dir, calibration, GPTQSettings(bits=4, group_size=128))
+    assert not list(workdir.iterdir())  # gptqmodel's per-module log is kept beside the checkpoint
+    assert list((path / "gptq_logs").glob("*.log"))
     return path, report_for(trained, path, settings)
 
 

@@ -45,6 +45,15 @@ def register_llama_family(model_path: str) -> None:
         auto.SUPPORTED_MODELS.append(config.model_type)
 
 
+def _keep_layer_logs_in(folder: Path) -> None:
+    """gptqmodel writes its per-module log (loss, time, memory) to `./logs` of the working directory, with no
+    option; put it beside the checkpoint it describes."""
+    from gptqmodel.looper import loop_processor
+
+    if hasattr(loop_processor, "_PROJECT_LOG_DIR"):
+        loop_processor._PROJECT_LOG_DIR = folder
+
+
 def quantize_gptq(
     model_path: str,
     output_dir: str | Path,
@@ -68,6 +77,7 @@ def quantize_gptq(
         damp_percent=settings.damp_percent,
     )
     model = gptqmodel.GPTQModel.load(model_path, quantize_config)
+    _keep_layer_logs_in(Path(output_dir) / "gptq_logs")
     model.quantize(calibration, batch_size=settings.batch_size)
     with silenced_stdout():  # gptqmodel 7.6 prints the files it saved and both configs, with no switch
         model.save(str(output_dir))
