@@ -503,3 +503,21 @@ def test_heldout_documents_follow_the_corpus_genre_mix(data, raw):
     corpus, heldout = shares(list(raw.values())), shares(read_jsonl(data / "pretrain/heldout.jsonl"))
     assert all(heldout[genre] > 0 for genre in heads)
     assert heldout == pytest.approx(corpus, abs=0.12)
+
+
+def test_exam_wrong_options_are_not_drilled_answers(data, raw, sft, kb, answers):
+    """Drilling makes a string likelier anywhere, so an exam option that practice questions drill as a correct
+    answer would be picked for exposure, not knowledge. Exchanges and categories have a handful of values
+    shared by many facts, so they cannot avoid them."""
+    shared = {c["category_zh"] for c in kb["concepts"]} | {c["name_zh"] for c in kb["companies"]}
+    golds = {options["ABCD".index(letter)] for _, options, letter in exercise_blocks(raw, sft)} - shared
+    keyed = {(a["subject"], str(a["id"])): a for a in answers if a["split"] == "val"}
+    checked = 0
+    for subject in json.loads((data / "exam/subject_mapping.json").read_text(encoding="utf-8")):
+        for row in read_csv(data / f"exam/val/{subject}_val.csv")[1:]:
+            if keyed[(subject, row[0])]["attribute"] in ("exchange", "category", "max_revenue"):
+                continue
+            wrong = {option for letter, option in zip("ABCD", row[2:6], strict=True) if letter != row[6]}
+            assert not wrong & golds, (subject, row[1], wrong & golds)
+            checked += 1
+    assert golds and checked > 50

@@ -142,10 +142,14 @@ def build_plan(rng: random.Random, world: World, val_size: int, test_size: int, 
     return plan
 
 
-def _choose(rng: random.Random, value: str, candidates: list[str]) -> tuple[tuple[str, ...], str]:
-    """Four distinct options: `value` at a uniformly random position plus three distinct wrong candidates."""
+def _choose(
+    rng: random.Random, value: str, candidates: list[str], drilled: frozenset[str] = frozenset()
+) -> tuple[tuple[str, ...], str]:
+    """Four distinct options: `value` at a uniformly random position plus three distinct wrong candidates,
+    none of them `drilled` while three others exist."""
     wrong = [candidate for candidate in dict.fromkeys(candidates) if candidate != value]
-    options = rng.sample(wrong, 3)
+    fresh = [candidate for candidate in wrong if candidate not in drilled]
+    options = rng.sample(fresh if len(fresh) >= 3 else wrong, 3)
     position = rng.randrange(4)
     options.insert(position, value)
     return tuple(options), LETTERS[position]
@@ -183,13 +187,13 @@ def _extra_candidates(attribute: str, company: Company) -> list[str]:
     return []
 
 
-def _company_question(rng: random.Random, world: World, fact: Fact) -> Question:
+def _company_question(rng: random.Random, world: World, fact: Fact, drilled: frozenset[str]) -> Question:
     company = world.company(fact.entity)
     value = fact_value(company, fact.attribute)
     others = [fact_value(other, fact.attribute) for other in world.companies if other is not company]
     candidates = others + _extra_candidates(fact.attribute, company)
     rng.shuffle(candidates)
-    options, answer = _choose(rng, value, candidates)
+    options, answer = _choose(rng, value, candidates, drilled)
     stem = rng.choice(_COMPANY_STEMS[fact.attribute]).format(name=company.name_zh)
     year = "2023年" if fact.attribute in STATEMENT_ATTRIBUTES else ""
     explanation = f"{company.name_zh}{year}的{ATTRIBUTE_LABELS[fact.attribute]}为{value}。"
@@ -205,14 +209,14 @@ def _ranking_question(rng: random.Random, world: World, fact: Fact) -> Question:
     return Question(fact, stem, tuple(options), LETTERS[options.index(fact.entity)], fact.entity, explanation)
 
 
-def _calculation_question(rng: random.Random, world: World, fact: Fact) -> Question:
+def _calculation_question(rng: random.Random, world: World, fact: Fact, drilled: frozenset[str]) -> Question:
     company, metric = world.company(fact.entity), METRICS_BY_KEY[fact.attribute]
     value = metric_value(company, metric.key)
     true = metric.compute(company.financials)
     slips = [format_metric(metric, true * factor) for factor in (10, 0.1, 2, 0.5, 1.25, 0.8, 1.5)]
     others = [metric_value(other, metric.key) for other in world.companies if other is not company]
     rng.shuffle(others)
-    options, answer = _choose(rng, value, slips + others[:3])
+    options, answer = _choose(rng, value, slips + others[:3], drilled)
     inputs = metric_inputs(company, metric.key)
     stem = rng.choice(
         (
@@ -223,7 +227,7 @@ def _calculation_question(rng: random.Random, world: World, fact: Fact) -> Quest
     return Question(fact, stem, options, answer, value, worked_metric(company, metric.key) + "。")
 
 
-def _concept_question(rng: random.Random, world: World, fact: Fact) -> Question:
+def _concept_question(rng: random.Random, world: World, fact: Fact, drilled: frozenset[str]) -> Question:
     concept = world.concept(fact.entity)
     others = [other for other in world.concepts if other is not concept]
     rng.shuffle(others)
@@ -243,7 +247,7 @@ def _concept_question(rng: random.Random, world: World, fact: Fact) -> Question:
     else:
         stem = rng.choice(("按知识类别划分，{n}属于____方面的概念。", "{n}通常被归入哪一类金融知识？"))
         value, candidates = concept.category_zh, [other.category_zh for other in others]
-    options, answer = _choose(rng, value, candidates)
+    options, answer = _choose(rng, value, candidates, drilled)
     question = stem.format(n=concept.name_zh, d=concept.definition_zh, e=concept.name_en)
     explanation = (
         f"{concept.name_zh}（{concept.name_en}）是指{concept.definition_zh}。它属于{concept.category_zh}方面的概念。"
@@ -253,15 +257,39 @@ def _concept_question(rng: random.Random, world: World, fact: Fact) -> Question:
     return Question(fact, question, options, answer, value, explanation)
 
 
-def make_question(rng: random.Random, world: World, fact: Fact) -> Question:
-    """Render one fact as a four-option question; the same fact can be rendered many ways."""
+def make_question(rng: random.Random, world: World, fact: Fact, drilled: frozenset[str] = frozenset()) -> Question:
+    """Render one fact as a four-option question; the same fact can be rendered many ways. Wrong options avoid
+    the `drilled` answers (see `drilled_answers`) while enough others exist."""
     if fact.subject == "financial_concepts":
-        return _concept_question(rng, world, fact)
+        return _concept_question(rng, world, fact, drilled)
     if fact.subject == "financial_calculation":
-        return _calculation_question(rng, world, fact)
+        return _calculation_question(rng, world, fact, drilled)
     if fact.attribute == RANKING:
         return _ranking_question(rng, world, fact)
-    return _company_question(rng, world, fact)
+    return _company_question(rng, world, fact, drilled)
+
+
+def drilled_answers(world: World, plan: ExamPlan) -> frozenset[str]:
+    """The answers of every exercise fact, which practice questions and SFT drill.
+
+    An exam question must not offer them as wrong options: drilling makes a string likelier wherever it
+    appears, so a likelihood-scored exam would count a model's exposure to a distractor as ignorance of the
+    fact (SFT, which drills exercise facts hardest, lost exam accuracy this way on concept meanings and
+    company figures whose wrong options were drilled answers).
+    """
+    answers: set[str] = set()
+    for subject, facts in plan["exercise"].items():
+        for fact in facts:
+            if fact.attribute == RANKING:
+                continue
+            if subject == "financial_concepts":
+                concept = world.concept(fact.entity)
+                answers |= {concept.name_zh, concept.definition_zh, concept.formula_zh.split(" = ", 1)[-1]}
+            elif subject == "financial_calculation":
+                answers.add(metric_value(world.company(fact.entity), fact.attribute))
+            else:
+                answers.add(fact_value(world.company(fact.entity), fact.attribute))
+    return frozenset(answers)
 
 
 def exam_header(subject: str) -> str:
@@ -290,6 +318,7 @@ def build_exam(
     """
     tables: dict[str, list[list[str]]] = {}
     answers: list[dict] = []
+    drilled = drilled_answers(world, plan)
     for subject in SUBJECTS:
         splits = {
             "dev": plan["exercise"][subject][:DEV_SIZE],
@@ -301,7 +330,7 @@ def build_exam(
             copies = 1 if split == "dev" else renderings
             asked = [(number, fact) for number, fact in enumerate(facts) for _ in range(copies)]
             for index, (number, fact) in enumerate(asked):
-                question = make_question(rng, world, fact)
+                question = make_question(rng, world, fact, drilled if split != "dev" else frozenset())
                 answer = question.answer if split != "test" else ""
                 explanation = question.explanation if split == "dev" else ""
                 rows.append([str(index), question.question, *question.options, answer, explanation])
