@@ -121,7 +121,7 @@ def main(script_args: PPOScriptArguments, config: PPOConfig, model_args: ModelCo
     if trainer.accelerator.is_main_process:
         Path(config.output_dir, "ppo_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
         print(json.dumps(summary, indent=2))
-    accelerator.end_training()  # closes the process group, so no process exits while another still talks to it
+    trainer.close()  # every process together, so none exits while another still talks to it
     return summary
 
 

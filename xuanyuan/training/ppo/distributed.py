@@ -135,6 +135,17 @@ def save_model(accelerator: Accelerator, model, path: str | Path, merge_adapters
         unwrapped.save_pretrained(path)
 
 
+def close(accelerator: Accelerator, *models) -> None:
+    """End the run on every process together: a barrier (no process tears down its connections while a peer
+    still has a collective in flight), DeepSpeed's own teardown of each engine (ZeRO-3 parameter hooks and
+    prefetch state, which otherwise hold communication work until interpreter exit), then the process group."""
+    accelerator.wait_for_everyone()
+    for model in models:
+        if hasattr(model, "destroy"):  # a DeepSpeed engine
+            model.destroy()
+    accelerator.end_training()
+
+
 def check_supported(accelerator: Accelerator, actor, critic) -> None:
     """LoRA under DeepSpeed is not wired: merging adapters into ZeRO-3 shards and a reference that is the
     engine's module with adapters disabled are untested here, so refuse rather than guess."""

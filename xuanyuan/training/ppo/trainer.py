@@ -300,6 +300,11 @@ class PPOTrainer:
         state = json.loads((checkpoint / STATE_FILE).read_text(encoding="utf-8"))
         self.step, self.history = state["step"], state["history"]
 
+    def close(self) -> None:
+        """Release the engines and close the process group; call it on every process once training and
+        saving are done."""
+        distributed.close(self.accelerator, self.actor, self.critic, self.reference, self.reward_model)
+
     def save_actor(self, path: str | Path) -> None:
         """The actor as a `from_pretrained` folder (LoRA adapters merged). Call it on every process."""
         self.accelerator.wait_for_everyone()
