@@ -214,3 +214,29 @@ def test_gradient_checkpointing_matches_plain_backward():
     assert model.is_activation_checkpointing
     model(input_ids=input_ids, labels=input_ids).loss.backward()
     torch.testing.assert_close(model.lm_head.weight.grad, plain)
+
+
+def test_import_registers_the_classes_once_transformers_loads_and_not_before():
+    """`import xuanyuan` alone loads neither torch nor transformers; the Auto classes know XuanYuan as soon as
+    transformers is imported, whichever of the two comes first."""
+    check = "type(AutoConfig.for_model('xuanyuan')).__name__, AutoModelForCausalLM._model_mapping[X].__name__"
+    imports = "from transformers import AutoConfig, AutoModelForCausalLM"
+    imports += "; from xuanyuan.modeling import XuanYuanConfig as X"
+    loaded = "print(sorted({'torch', 'transformers'} & set(sys.modules)))"
+    first = f"import sys, xuanyuan; {loaded}; {imports}; print({check})"
+    second = f"import transformers, xuanyuan; {imports}; print({check})"
+    expected = "XuanYuanConfig XuanYuanForCausalLM"
+    outputs = [subprocess.run([sys.executable, "-c", c], capture_output=True, text=True) for c in (first, second)]
+    assert outputs[0].stdout.splitlines() == ["[]", expected], outputs[0].stderr[-2000:]
+    assert outputs[1].stdout.splitlines() == [expected], outputs[1].stderr[-2000:]
+
+
+def test_call_after_import_runs_now_or_right_after_the_first_import():
+    code = (
+        "import sys; from xuanyuan.utils.post_import import call_after_import\n"
+        "call_after_import('os', lambda: print('os now'))\n"
+        "call_after_import('colorsys', lambda: print('colorsys', 'colorsys' in sys.modules))\n"
+        "print('before'); import colorsys; import colorsys; print(colorsys.rgb_to_hsv(1, 0, 0))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.splitlines() == ["os now", "before", "colorsys True", "(0.0, 1.0, 1)"], result.stderr

@@ -7,9 +7,9 @@ stay visible. `XUANYUAN_VERBOSE=1` installs nothing.
 Call `quiet_third_party()` before the noisy libraries are imported: torchao (imported by transformers'
 quantizers, i.e. by `transformers.modeling_utils`, `trl`, `peft`) logs its two messages and torch its two
 pytree warnings while they import, bitsandbytes and DeepSpeed log theirs on import as well. `import
-xuanyuan` calls it before it imports transformers, so a script whose first import comes from `xuanyuan`
-is quiet from its first line. This module imports only the standard library (transformers' logging
-utilities, which do not import torch, when quieting its progress bars).
+xuanyuan` calls it first, so a script whose first import comes from `xuanyuan` is quiet from its first line.
+This module imports only the standard library; transformers' progress bars are switched off right after
+something else imports transformers.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import os
 import re
 import sys
 import warnings
+
+from .post_import import call_after_import
 
 # logger name → message (regex, matched at the start) of records that carry no information here.
 _LOG_NOISE = {
@@ -90,12 +92,16 @@ def quiet_third_party(verbose: bool | None = None) -> None:
     if isinstance(logbar := logging.root.manager.loggerDict.get(_LOGBAR_LOGGER), logging.Logger):
         logbar.setLevel(logging.WARNING)
     if not (sys.stdout.isatty() and sys.stderr.isatty()):
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.set_tqdm_hook(_no_bar)
+        call_after_import("transformers", _no_transformers_bars)  # not now: importing it costs seconds
         os.environ.update(_NO_BARS_ENVIRONMENT)
         if "datasets" in sys.modules:  # imported before the variable was set
             sys.modules["datasets"].disable_progress_bars()
+
+
+def _no_transformers_bars() -> None:
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_tqdm_hook(_no_bar)
 
 
 def silenced_stdout(verbose: bool | None = None) -> contextlib.AbstractContextManager:
