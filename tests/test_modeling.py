@@ -223,7 +223,8 @@ def test_import_registers_the_classes_once_transformers_loads_and_not_before():
     imports = "from transformers import AutoConfig, AutoModelForCausalLM"
     imports += "; from xuanyuan.modeling import XuanYuanConfig as X"
     loaded = "print(sorted({'torch', 'transformers'} & set(sys.modules)))"
-    first = f"import sys, xuanyuan; {loaded}; {imports}; print({check})"
+    probe = "import importlib.util; importlib.util.find_spec('transformers')"  # libraries probe like this
+    first = f"import sys, xuanyuan; {loaded}; {probe}; {imports}; print({check})"
     second = f"import transformers, xuanyuan; {imports}; print({check})"
     expected = "XuanYuanConfig XuanYuanForCausalLM"
     outputs = [subprocess.run([sys.executable, "-c", c], capture_output=True, text=True) for c in (first, second)]
@@ -236,6 +237,7 @@ def test_call_after_import_runs_now_or_right_after_the_first_import():
         "import sys; from xuanyuan.utils.post_import import call_after_import\n"
         "call_after_import('os', lambda: print('os now'))\n"
         "call_after_import('colorsys', lambda: print('colorsys', 'colorsys' in sys.modules))\n"
+        "import importlib.util; importlib.util.find_spec('colorsys')\n"
         "print('before'); import colorsys; import colorsys; print(colorsys.rgb_to_hsv(1, 0, 0))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -4,7 +4,7 @@
 imports torch and transformers (~5 s on 2 cores). Tools that never touch a model (the pipeline runner,
 report and statistics scripts) import the package for its small helpers, so the registration waits until
 transformers itself is imported. The standard library has no post-import hook; this is one meta-path finder
-that wraps the module's own loader, once.
+that wraps the module's own loader until it has run.
 """
 
 from __future__ import annotations
@@ -17,20 +17,27 @@ from collections.abc import Callable
 
 class _AfterImport(importlib.abc.MetaPathFinder):
     def __init__(self, name: str, callback: Callable[[], object]):
-        self.name, self.callback = name, callback
+        self.name, self.callback, self._searching = name, callback, False
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != self.name:
+        # Libraries probe with `importlib.util.find_spec` without importing, so every spec handed out is
+        # wrapped, and the finder leaves only when the module has really been executed.
+        if fullname != self.name or self._searching:
             return None
-        sys.meta_path.remove(self)  # before searching, so the search below finds the real module
-        spec = importlib.util.find_spec(fullname)
+        self._searching = True
+        try:
+            spec = importlib.util.find_spec(fullname)  # the real spec, from the finders after this one
+        finally:
+            self._searching = False
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
-        execute, callback = spec.loader.exec_module, self.callback
+        execute = spec.loader.exec_module
 
         def exec_module(module):
             execute(module)
-            callback()
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
+                self.callback()
 
         spec.loader.exec_module = exec_module  # this spec's own loader object: other modules are untouched
         return spec
