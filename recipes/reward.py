@@ -66,11 +66,13 @@ def stages(script_args: RewardScriptArguments, pairs: list[PreferencePair]) -> d
     }
 
 
-def load_reward_model(path: str, model_args: ModelConfig):
-    """A sequence classifier with one output; from a causal-LM checkpoint the value head starts random."""
+def load_reward_model(path: str, model_args: ModelConfig, seed: int):
+    """A sequence classifier with one output; from a causal-LM checkpoint the value head starts random, the
+    same for the same seed (the Trainer seeds only after the model exists)."""
     import torch
-    from transformers import AutoModelForSequenceClassification
+    from transformers import AutoModelForSequenceClassification, set_seed
 
+    set_seed(seed)
     dtype = model_args.dtype if model_args.dtype in (None, "auto") else getattr(torch, model_args.dtype)
     return AutoModelForSequenceClassification.from_pretrained(
         path, num_labels=1, dtype=dtype or torch.float32, attn_implementation=model_args.attn_implementation
@@ -95,7 +97,7 @@ def main(script_args: RewardScriptArguments, training_args: XuanYuanRewardConfig
     print(f"pairs: {len(train)} train, {len(test)} test ({data.dropped_ties} ties dropped, {len(data.skipped)} bad)")
 
     tokenizer = load_tokenizer(model_args.model_name_or_path)
-    model = load_reward_model(model_args.model_name_or_path, model_args)
+    model = load_reward_model(model_args.model_name_or_path, model_args, training_args.seed)
     check_padding(model, tokenizer)  # the reward is read at the EOS: pad must differ from it
     peft_config = get_peft_config(model_args)
     if peft_config is not None:
@@ -129,7 +131,7 @@ def main(script_args: RewardScriptArguments, training_args: XuanYuanRewardConfig
         report = write_selection_report(log, output_dir, selection_set, scale_range)
         selected = report["selected"]["checkpoint"]
         print(f"selected {selected}: {report['selected']}")
-        best = _load_checkpoint(selected, model_args, peft_config is not None)
+        best = _load_checkpoint(selected, model_args, peft_config is not None, training_args.seed)
         best.save_pretrained(output_dir)
         tokenizer.save_pretrained(output_dir)
         (output_dir / "reward_config.json").write_text(training_args.to_json_string(), encoding="utf-8")
@@ -137,13 +139,13 @@ def main(script_args: RewardScriptArguments, training_args: XuanYuanRewardConfig
     return report
 
 
-def _load_checkpoint(path: str, model_args: ModelConfig, is_peft: bool):
+def _load_checkpoint(path: str, model_args: ModelConfig, is_peft: bool, seed: int):
     """The full reward model of an epoch checkpoint (LoRA adapters merged into the base)."""
     if not is_peft:
-        return load_reward_model(path, model_args)
+        return load_reward_model(path, model_args, seed)
     from peft import PeftModel
 
-    base = load_reward_model(model_args.model_name_or_path, model_args)
+    base = load_reward_model(model_args.model_name_or_path, model_args, seed)
     return PeftModel.from_pretrained(base, path).merge_and_unload()
 
 

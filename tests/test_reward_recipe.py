@@ -98,6 +98,19 @@ def test_tiny_reward_model_beats_chance_on_held_out_prompts(trained, workspace):
         assert row["accuracy"] == pytest.approx(per_category[category]["accuracy"])
 
 
+def test_value_head_from_a_causal_lm_starts_the_same_for_the_same_seed(workspace):
+    """Its random start is part of the run: a rerun with the same seed must train the same reward model."""
+    from trl import ModelConfig
+
+    def head(seed, earlier_state):
+        torch.manual_seed(earlier_state)  # whatever the global generator held before must not matter
+        model = reward_recipe.load_reward_model(str(workspace / "lm"), ModelConfig(dtype="float32"), seed)
+        return model.score.weight.detach().clone()
+
+    assert torch.equal(head(0, earlier_state=1), head(0, earlier_state=2))
+    assert not torch.equal(head(0, earlier_state=1), head(1, earlier_state=1))
+
+
 def test_stages_split_general_from_finance_by_category():
     pairs = [PreferencePair(str(i), ({"role": "user", "content": str(i)},), "a", "b", c) for i, c in enumerate(
         ["safety", "company_fact", "general", None, "concept"])]  # fmt: skip
