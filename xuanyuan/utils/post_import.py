@@ -12,23 +12,25 @@ from __future__ import annotations
 import importlib.abc
 import importlib.util
 import sys
+import threading
 from collections.abc import Callable
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
     def __init__(self, name: str, callback: Callable[[], object]):
-        self.name, self.callback, self._searching = name, callback, False
+        self.name, self.callback = name, callback
+        self._searching = threading.local()  # per thread: a probe elsewhere must not hide the module here
 
     def find_spec(self, fullname, path=None, target=None):
         # Libraries probe with `importlib.util.find_spec` without importing, so every spec handed out is
         # wrapped, and the finder leaves only when the module has really been executed.
-        if fullname != self.name or self._searching:
+        if fullname != self.name or getattr(self._searching, "now", False):
             return None
-        self._searching = True
+        self._searching.now = True
         try:
             spec = importlib.util.find_spec(fullname)  # the real spec, from the finders after this one
         finally:
-            self._searching = False
+            self._searching.now = False
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
         execute = spec.loader.exec_module
