@@ -137,8 +137,8 @@ def save_model(accelerator: Accelerator, model, path: str | Path, merge_adapters
 
 def close(accelerator: Accelerator, *models) -> None:
     """End the run on every process together: a barrier (no process tears down its connections while a peer
-    still has a collective in flight), DeepSpeed's own teardown of each engine (ZeRO-3 parameter hooks and
-    prefetch state, which otherwise hold communication work until interpreter exit), then the process group."""
+    still has a collective in flight), DeepSpeed's own teardown of each engine (its ZeRO-3 parameter hooks
+    and optimizer state, rather than leaving them to interpreter exit), then the process group."""
     accelerator.wait_for_everyone()
     for model in models:
         if hasattr(model, "destroy"):  # a DeepSpeed engine
