@@ -118,7 +118,7 @@ def main() -> None:
             f"{survived}/{len(variants)} | {best:.2f} | {len(docs) / best:.0f} | {baseline / best:.2f}x |"
         )
 
-    print("\nWhole pipeline (normalise, rule filters, dedup, output):")
+    print("\nWhole pipeline (normalize, rule filters, dedup, output):")
     print("| workers | seconds | docs/s |\n|---:|---:|---:|")
     for workers in (1, 2):
         out = root / f"full{workers}"

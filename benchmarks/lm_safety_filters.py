@@ -4,7 +4,7 @@
 
 Reads `raw.jsonl` and `planted.jsonl` (the generator's record of which document carries which
 defect), runs both filters on every document (traditional Chinese first converted with OpenCC
-`t2s`, as the pipeline's normalisation stage does), and prints per language the perplexity
+`t2s`, as the pipeline's normalization stage does), and prints per language the perplexity
 quantiles of clean and of each planted kind, then how many documents of each kind every filter
 setting removes. Writes the same as JSON with `--output`.
 """
@@ -23,15 +23,15 @@ from datatrove.data import Document
 
 from xuanyuan.data.processing.perplexity import KenLMScorer, load_thresholds
 from xuanyuan.data.processing.safety import SafetyFilter, SafetyFilterConfig
-from xuanyuan.data.records import iter_jsonl
+from xuanyuan.data.records import iter_records
 
 
 def load_corpus(data: Path) -> list[tuple[str, str, str]]:
     """(kind, lang, text) of every raw document; kind is `clean` or the planted defect."""
-    planted = {r.data["id"]: r.data["kind"] for r in iter_jsonl(data / "planted.jsonl")}
+    planted = {r.data["id"]: r.data["kind"] for r in iter_records(data / "planted.jsonl")}
     t2s = opencc.OpenCC("t2s")
     corpus = []
-    for record in iter_jsonl(data / "raw.jsonl"):
+    for record in iter_records(data / "raw.jsonl"):
         kind = planted.get(record.data["id"], "clean")
         text = t2s.convert(record.data["text"]) if kind == "traditional" else record.data["text"]
         corpus.append((kind, record.data["lang"], text))

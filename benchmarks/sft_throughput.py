@@ -27,7 +27,7 @@ from xuanyuan.data.sft_data import load_sft_dataset, load_text_dataset
 from xuanyuan.tokenization import load_tokenizer
 from xuanyuan.training import XuanYuanSFTConfig, XuanYuanSFTTrainer
 
-CPU = dict(use_cpu=True, bf16=False)  # PITFALLS: TRL's bf16 default fails on CPU-only machines
+CPU = dict(use_cpu=True, bf16=False)  # TRL's bf16 default fails on CPU-only machines (README, "two traps")
 COMMON = dict(report_to=[], save_strategy="no", logging_steps=1000, assistant_only_loss=True, seed=0)
 
 # name -> (trainer class, config overrides on top of TRL's SFTConfig defaults, uses pretraining text)

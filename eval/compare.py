@@ -31,10 +31,10 @@ class CompareConfig:
 
 
 def read_predictions(path: str) -> dict[str, dict]:
-    from xuanyuan.data.records import RecordError, iter_jsonl, require_text
+    from xuanyuan.data.records import RecordError, iter_records, require_text
 
     rows = {}
-    for record in iter_jsonl(path):
+    for record in iter_records(path):
         item_id = require_text(record, "id")
         if not isinstance(record.data.get("prediction"), str):  # may be empty: a model can answer nothing
             raise RecordError(path, record.line, "prediction", "expected a string")

@@ -36,11 +36,11 @@ class GenerationEvalConfig:
 
 
 def load_rankings(paths: list[str]) -> tuple[list[list[str]], list[set[str]]]:
-    from xuanyuan.data.records import RecordError, iter_jsonl
+    from xuanyuan.data.records import RecordError, iter_records
 
     rankings, relevant = [], []
     for path in paths:
-        for record in iter_jsonl(path):
+        for record in iter_records(path):
             for name in ("candidates", "answers"):
                 value = record.data.get(name)
                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

@@ -25,11 +25,11 @@ def main(config: PerplexityConfig) -> dict:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from xuanyuan.data.records import iter_jsonl, require_text
+    from xuanyuan.data.records import iter_records, require_text
     from xuanyuan.evaluation import evaluate_perplexity
     from xuanyuan.tokenization import load_tokenizer
 
-    texts = [require_text(r, config.text_field) for path in config.data_files for r in iter_jsonl(path)]
+    texts = [require_text(r, config.text_field) for path in config.data_files for r in iter_records(path)]
     texts = texts[: config.max_documents]
     model = AutoModelForCausalLM.from_pretrained(config.model, dtype=torch.float32)
     tokenizer = load_tokenizer(config.model)

@@ -4,8 +4,8 @@ python quantize/gptq.py --model outputs/tiny/sft --bits 4 --group_size 128 \
     --calibration outputs/tiny/data/sft/train.jsonl --output_dir outputs/tiny/sft-gptq-4bit \
     --eval_data_files outputs/tiny/data/pretrain/heldout.jsonl --exam_dir outputs/tiny/data/exam
 
-Needs the `gptq` extra (gptqmodel, optimum). `--calibration` is a JSONL file (`text` or `messages`
-records) or a Hub dataset id (with `--calibration_split` / `--calibration_config`).
+Needs the `gptq` extra (gptqmodel, optimum). `--calibration` holds `text` or `messages` records: a file, a
+glob, a URL or a Hub dataset `name[:config]:split`.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ if TYPE_CHECKING:  # imported where used, so that `--help` answers without loadi
 class GPTQQuantizeConfig:
     model: str = field(metadata={"help": "Model folder or Hub id to quantize."})
     output_dir: str = field(metadata={"help": "Where the quantized checkpoint, report and card are written."})
-    calibration: str = field(metadata={"help": "Calibration JSONL (`text` or `messages`) or Hub dataset id."})
+    calibration: str = field(
+        metadata={"help": "Calibration records (`text` or `messages`): file, glob, URL or Hub `name[:config]:split`."}
+    )
     bits: int = field(default=4, metadata={"help": "Weight bits (4 is the standard)."})
     group_size: int = field(default=128, metadata={"help": "Input features sharing one scale (-1: per row)."})
     sym: bool = field(default=True, metadata={"help": "Symmetric quantization."})
     desc_act: bool = field(default=False, metadata={"help": "Quantize columns by decreasing activation."})
     damp_percent: float = field(default=0.05, metadata={"help": "Hessian dampening, fraction of its mean diagonal."})
-    calibration_split: str = field(default="train", metadata={"help": "Split of a Hub calibration dataset."})
-    calibration_config: str | None = field(default=None, metadata={"help": "Config of a Hub calibration dataset."})
     num_calibration_samples: int = field(default=128, metadata={"help": "Calibration examples to use."})
     calibration_max_length: int = field(default=512, metadata={"help": "Tokens per calibration example."})
 
@@ -48,8 +48,6 @@ def main(config: GPTQQuantizeConfig, report: ReportSettings, hub: HubSettings) -
         load_tokenizer(config.model),
         num_samples=config.num_calibration_samples,
         max_length=config.calibration_max_length,
-        split=config.calibration_split,
-        config_name=config.calibration_config,
     )
     settings = GPTQSettings(config.bits, config.group_size, config.sym, config.desc_act, config.damp_percent)
     quantize_gptq(config.model, output_dir, calibration, settings)

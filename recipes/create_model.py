@@ -1,4 +1,4 @@
-"""Create a randomly initialised XuanYuan model from a size preset and save it with its tokenizer.
+"""Create a randomly initialized XuanYuan model from a size preset and save it with its tokenizer.
 
     python recipes/create_model.py --config recipes/tiny/model.yaml [--preset tiny --seed 0 ...]
 
@@ -17,7 +17,7 @@ class CreateModelConfig:
     output_dir: str = field(metadata={"help": "Where to save the model and tokenizer."})
     preset: str = field(default="tiny", metadata={"help": "XuanYuanConfig preset: tiny, 6b, 13b or 70b."})
     tokenizer: str | None = field(default=None, metadata={"help": "Tokenizer path or Hub id (default: shipped)."})
-    seed: int = field(default=0, metadata={"help": "Initialisation seed."})
+    seed: int = field(default=0, metadata={"help": "Initialization seed."})
     max_position_embeddings: int | None = field(default=None, metadata={"help": "Override the preset's context."})
 
 

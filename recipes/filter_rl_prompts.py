@@ -34,39 +34,32 @@ class FilterArguments(PromptFilterConfig):
 
 def score_samples(args: FilterArguments, tokenizer, policy, reward_model, prompt_ids) -> list[list[float]]:
     """`num_samples` RM scores per prompt, sampling with the SFT model's generation config."""
-    import torch
     from tqdm import tqdm
 
-    from xuanyuan.training.ppo.rollout import response_action_mask, sequence_scores
-    from xuanyuan.training.ppo.trainer import left_pad
+    from xuanyuan.training.ppo.rollout import sample_and_score
+    from xuanyuan.utils.padding import pad
 
     all_scores = []
-    with torch.no_grad():
-        for start in tqdm(range(0, len(prompt_ids), args.batch_size), desc="sampling + scoring"):
-            ids, mask = left_pad(prompt_ids[start : start + args.batch_size], tokenizer.pad_token_id)
-            sequences = policy.generate(
-                input_ids=ids,
-                attention_mask=mask,
-                do_sample=True,
-                num_return_sequences=args.num_samples,
-                max_new_tokens=args.max_new_tokens,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-            )
-            response = sequences[:, ids.shape[1] :]
-            action_mask = response_action_mask(response, tokenizer.eos_token_id)
-            response = torch.where(action_mask.bool(), response, tokenizer.pad_token_id)
-            full_ids = torch.cat([ids.repeat_interleave(args.num_samples, 0), response], dim=1)
-            full_mask = torch.cat([mask.repeat_interleave(args.num_samples, 0), action_mask], dim=1)
-            scores = sequence_scores(reward_model, full_ids, full_mask)
-            all_scores.extend(scores.view(-1, args.num_samples).tolist())
+    generation = {"do_sample": True, "num_return_sequences": args.num_samples, "max_new_tokens": args.max_new_tokens}
+    for start in tqdm(range(0, len(prompt_ids), args.batch_size), desc="sampling + scoring"):
+        ids, mask = pad(prompt_ids[start : start + args.batch_size], tokenizer.pad_token_id, side="left")
+        samples = sample_and_score(
+            policy,
+            reward_model,
+            ids,
+            mask,
+            generation,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        all_scores.extend(samples.scores.view(-1, args.num_samples).tolist())
     return all_scores
 
 
 def main(args: FilterArguments) -> dict:
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
-    from xuanyuan.data.records import iter_jsonl
+    from xuanyuan.data.records import iter_records
     from xuanyuan.training.ppo.data import load_prompts, require_prompts, tokenize_prompts
     from xuanyuan.training.ppo.prompt_filter import PromptScores, select_prompts
 
@@ -89,7 +82,7 @@ def main(args: FilterArguments) -> dict:
     by_id = {item.id: item for item in items}
     with open(output / "prompts.jsonl", "w", encoding="utf-8") as kept_file:
         for path in args.prompt_files:
-            for record in iter_jsonl(path):
+            for record in iter_records(path):
                 if str(record.data.get("id", f"{path}:{record.line}")) in kept_ids:
                     kept_file.write(json.dumps(record.data, ensure_ascii=False) + "\n")
     with open(output / "dropped.jsonl", "w", encoding="utf-8") as dropped_file:

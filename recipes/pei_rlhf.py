@@ -67,11 +67,11 @@ def draw_prompts(records: list[dict], ratios: dict[str, float], total: int, seed
 
 def gains_by_category(compare_dir: Path, predictions: Path) -> dict[str, float]:
     """Win rate − loss rate of the PPO model per sub-domain, from eval/compare.py's verdicts."""
-    from xuanyuan.data.records import iter_jsonl
+    from xuanyuan.data.records import iter_records
 
-    category = {r.data["id"]: r.data.get("category") or "general" for r in iter_jsonl(predictions)}
+    category = {r.data["id"]: r.data.get("category") or "general" for r in iter_records(predictions)}
     tally = defaultdict(Counter)
-    for record in iter_jsonl(compare_dir / "verdicts.jsonl"):
+    for record in iter_records(compare_dir / "verdicts.jsonl"):
         tally[category[record.data["id"]]][record.data["outcome"]] += 1
     return {name: (c["good"] - c["bad"]) / sum(c.values()) for name, c in tally.items()}
 
@@ -82,11 +82,11 @@ def rm_accuracy_by_category(report_path: str) -> dict[str, float]:
 
 
 def main(args: PEIArguments) -> list[dict]:
-    from xuanyuan.data.records import iter_jsonl
+    from xuanyuan.data.records import iter_records
     from xuanyuan.training.ppo.pei import next_kl_coef, pei_step, should_stop
 
     output = Path(args.output_dir).resolve()
-    records = [r.data for path in args.prompt_files for r in iter_jsonl(path)]
+    records = [r.data for path in args.prompt_files for r in iter_records(path)]
     counts = Counter(record.get("category", "general") for record in records)
     ratios = {name: n / sum(counts.values()) for name, n in counts.items()}
     rm_accuracy = rm_accuracy_by_category(args.reward_report)

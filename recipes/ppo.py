@@ -114,7 +114,7 @@ def main(script_args: PPOScriptArguments, config: PPOConfig, model_args: ModelCo
     if on_trained is not None:
         on_trained(trainer)
     trainer.save_actor(config.output_dir)
-    summary = summarise(history, len(prompt_ids), too_long) | {
+    summary = summarize(history, len(prompt_ids), too_long) | {
         "world_size": accelerator.num_processes,
         "zero_stage": zero_stage(accelerator),
     }
@@ -125,7 +125,7 @@ def main(script_args: PPOScriptArguments, config: PPOConfig, model_args: ModelCo
     return summary
 
 
-def summarise(history: list[dict], num_prompts: int, prompts_left_out: int) -> dict:
+def summarize(history: list[dict], num_prompts: int, prompts_left_out: int) -> dict:
     """First vs last steps of the monitored metrics (a window of up to 5 steps each)."""
     import numpy as np
 

@@ -6,7 +6,7 @@
 From an existing model (`--model_name_or_path`, local folder or Hub id) or from scratch (`--model_preset
 tiny|6b|13b|70b`). Every YAML field can be overridden on the command line. `--resume_from_checkpoint
 last` continues a killed run from its newest checkpoint. Writes the model, its tokenizer and
-`pretrain_metrics.json` (losses overall and per domain, tokens seen, token utilisation, mixture history).
+`pretrain_metrics.json` (losses overall and per domain, tokens seen, token utilization, mixture history).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def main(
     from transformers import set_seed
 
     from xuanyuan.data.corpus import load_corpus
-    from xuanyuan.data.mixture import parse_domain_weights
+    from xuanyuan.data.mixture.domains import parse_domain_weights
     from xuanyuan.data.packing import pack_corpus
     from xuanyuan.tokenization import load_tokenizer
     from xuanyuan.training.pretrain import PretrainTrainer
@@ -95,7 +95,7 @@ def main(
         rejected_path=output_dir / "rejected_records.jsonl",
     )
     dataset, packing = pack_corpus(
-        tokenizer, corpus.texts, corpus.domains, training_args.bucket_lengths, training_args.packing_min_utilisation
+        tokenizer, corpus.texts, corpus.domains, training_args.bucket_lengths, training_args.packing_min_utilization
     )
     model = load_model(script_args, model_args, tokenizer, max(training_args.bucket_lengths))
     trainer = PretrainTrainer(model, training_args, dataset, processing_class=tokenizer, callbacks=callbacks)
@@ -116,7 +116,7 @@ def main(
         tokenizer.save_pretrained(str(output_dir))
         metrics_file = Path(script_args.metrics_file or output_dir / "pretrain_metrics.json")
         metrics_file.write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")
-        summary = {k: metrics[k] for k in ("final_train_loss", "tokens_seen", "token_utilisation", "world_size")}
+        summary = {k: metrics[k] for k in ("final_train_loss", "tokens_seen", "token_utilization", "world_size")}
         print(json.dumps(summary, indent=2))
     return metrics
 

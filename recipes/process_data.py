@@ -3,7 +3,7 @@
     python recipes/process_data.py --config recipes/tiny/data.yaml \
         --input outputs/tiny/data/pretrain/raw.jsonl --output_dir outputs/tiny/clean
 
-Stages (each can be switched off): normalise → rule filters → perplexity → safety → MinHash dedup → domain
+Stages (each can be switched off): normalize → rule filters → perplexity → safety → MinHash dedup → domain
 sampling. Writes `data/` shards of {text, id, lang, domain} for recipes/pretrain.py, `removed/<stage>/` and
 `stats.json` / `stats.md`. Every field of the YAML can be overridden on the command line; the `perplexity`,
 `safety`, `slurm`, `ray` and `domain_rates` sections take a JSON object there. Re-running the same command

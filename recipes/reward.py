@@ -3,7 +3,7 @@
     accelerate launch recipes/reward.py --config recipes/tiny/reward.yaml [--model_name_or_path outputs/tiny/sft ...]
 
 The RM starts from an SFT causal-LM checkpoint: loaded as a sequence classifier with `num_labels=1`, the LM
-head is dropped and a randomly initialised scalar value head (`score`) takes its place. Preference records
+head is dropped and a randomly initialized scalar value head (`score`) takes its place. Preference records
 (A3…B3 pairs, ranked lists, chosen/rejected) are split 90/10 by prompt. With `two_stage` (XuanYuan3's
 UFRM) it trains first on the general helpfulness/safety pairs (`general_categories`), then continues on the
 finance pairs (all other categories); every epoch checkpoint of each stage is scored on both test sets and

@@ -92,6 +92,7 @@ def main(script_args: SFTScriptArguments, training_args: XuanYuanSFTConfig, mode
     from xuanyuan.tokenization import load_tokenizer
     from xuanyuan.training import XuanYuanSFTTrainer
     from xuanyuan.training.adapters import merge_adapter
+    from xuanyuan.training.checkpoints import resolve_resume
 
     training_args.model_init_kwargs = {
         "dtype": model_args.dtype,
@@ -132,7 +133,8 @@ def main(script_args: SFTScriptArguments, training_args: XuanYuanSFTConfig, mode
         card=card,
     )
     before = trainer.evaluate(metric_key_prefix="before") if eval_data and script_args.eval_before_training else {}
-    train_metrics = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint).metrics
+    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    train_metrics = trainer.train(resume_from_checkpoint=resume).metrics
     after = trainer.evaluate() if eval_data else {}
     metrics = collect_metrics(trainer, train_metrics, before, after, reports)
 

@@ -5,7 +5,7 @@
 
 One tiny run says little: the exam changes by a few points and PPO's reward by a fraction between seeds. This
 runs the pipeline's data stages once (they have their own seed), then for every precision and seed the stages
-that initialise, train and evaluate a model (`--seed` of run_pipeline.py), each in its own folder, and writes
+that initialize, train and evaluate a model (`--seed` of run_pipeline.py), each in its own folder, and writes
 `seed_study.json` and `seed_study.md`: every run's numbers, their mean, standard deviation and range, and how
 many runs met each expectation (SFT keeps the exam pretraining reached; PPO raises the held-out reward and
 wins more comparisons against SFT than it loses).

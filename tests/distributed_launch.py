@@ -1,6 +1,6 @@
 """Launching a recipe as a real 2-process world on CPU, shared by the distributed tests.
 
-`accelerate launch --cpu --num_processes 2` silently runs one process (see PITFALLS), so DDP goes through
+`accelerate launch --cpu --num_processes 2` silently runs one process (README, "two traps"), so DDP goes through
 torchrun or the multi-GPU config with ACCELERATE_USE_CPU=true, DeepSpeed through the gloo backend; every
 test checks the world size the recipe saw.
 """

@@ -3,7 +3,8 @@ import math
 
 import pytest
 
-from xuanyuan.data.mixture import (
+from xuanyuan.data.mixture import fit_to_bounds
+from xuanyuan.data.mixture.domains import (
     ControllerConfig,
     MixtureBatchSampler,
     MixtureChange,
@@ -61,7 +62,7 @@ def test_controller_bounds_and_unobserved_domains():
     assert reweight(third, third, [], config)[0] == pytest.approx(third)
 
 
-def test_bounds_hold_after_normalisation():
+def test_bounds_hold_after_normalization():
     # The main job's case: a large domain whose loss is flat and low, small ones still falling. Weights
     # (0.7, 0.3) * (0.5, 2) = (0.35, 0.6); a's floor 0.9 * 0.7 = 0.63 binds, b takes the rest, 0.37.
     config = ControllerConfig(flat_threshold=0.01, step_size=LN2, level_weight=0.0, min_ratio=0.9, max_ratio=4)
@@ -74,6 +75,17 @@ def test_bounds_hold_after_normalisation():
     assert ratios == pytest.approx({"a": 0.64, "b": 0.36})
     with pytest.raises(ValueError, match="min_ratio"):
         ControllerConfig(min_ratio=1.5)
+
+
+def test_fit_to_bounds_refuses_bounds_no_shares_can_meet():
+    # Two groups with a floor of 0.6 each would need 1.2 in all; no weights at all have no shares.
+    with pytest.raises(ValueError, match="no ratios"):
+        fit_to_bounds({"a": 1.0, "b": 1.0}, {"a": 0.6, "b": 0.6}, {"a": 1.0, "b": 1.0})
+    with pytest.raises(ValueError, match="no ratios"):
+        fit_to_bounds({"a": 0.0, "b": 0.0}, {"a": 0.1, "b": 0.1}, {"a": 1.0, "b": 1.0})
+    # Floors that bind pin those groups; the rest split what is left in proportion: 0.8 : 0.1 : 0.1.
+    shares = fit_to_bounds({"a": 0.97, "b": 0.02, "c": 0.01}, dict.fromkeys("abc", 0.1), dict.fromkeys("abc", 1.0))
+    assert shares == pytest.approx({"a": 0.8, "b": 0.1, "c": 0.1})
 
 
 def test_state_round_trips_through_json():

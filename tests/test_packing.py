@@ -17,7 +17,7 @@ def test_best_fit_decreasing_plan_by_hand():
     # Longest first into sequences of the largest bucket (8): 6 -> A (room 2), 5 -> B (room 3),
     # 3 -> B (room 0), 2 -> A (room 0). The 11-token document is cut at 8; its 3-token tail opens C,
     # which shrinks to the 4 bucket.
-    plan = plan_bucket_packing([5, 3, 2, 6, 11], [4, 8], min_utilisation=0)
+    plan = plan_bucket_packing([5, 3, 2, 6, 11], [4, 8], min_utilization=0)
     assert [(s.length, s.pieces) for s in plan] == [
         (8, [(4, 0, 8)]),
         (8, [(3, 0, 6), (2, 0, 2)]),
@@ -32,14 +32,14 @@ def random_lengths(seed, n=400):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("min_utilisation", [0.0, 0.99])
-def test_no_token_lost_or_duplicated_and_bucket_lengths_respected(seed, min_utilisation):
+@pytest.mark.parametrize("min_utilization", [0.0, 0.99])
+def test_no_token_lost_or_duplicated_and_bucket_lengths_respected(seed, min_utilization):
     lengths = random_lengths(seed)
     rng = np.random.default_rng(seed + 10)
     documents = [rng.integers(3, 1000, n).tolist() for n in lengths]
     domains = [["a", "b", "c"][i % 3] for i in range(len(lengths))]
     buckets = [64, 128, 256]
-    sequences = pack_by_domain(lengths, domains, buckets, min_utilisation)
+    sequences = pack_by_domain(lengths, domains, buckets, min_utilization)
     dataset = PackedDataset(TokenPool(documents), sequences, pad_token_id=0)
 
     rebuilt = {i: [] for i in range(len(documents))}
@@ -59,17 +59,17 @@ def test_no_token_lost_or_duplicated_and_bucket_lengths_respected(seed, min_util
     stats = packing_stats(lengths, sequences)
     assert stats.real_tokens == sum(lengths)
     long_docs = sum(n > buckets[-1] for n in lengths)
-    if min_utilisation == 0:  # only documents longer than the largest bucket are split
+    if min_utilization == 0:  # only documents longer than the largest bucket are split
         assert stats.num_split_documents == long_docs
     else:
-        assert stats.utilisation >= min_utilisation
+        assert stats.utilization >= min_utilization
 
 
-def test_long_tailed_corpus_meets_utilisation_and_split_targets():
+def test_long_tailed_corpus_meets_utilization_and_split_targets():
     rng = np.random.default_rng(0)
     lengths = np.clip(rng.lognormal(np.log(600), 1.4, 3000).astype(int), 8, None).tolist()
     stats = packing_stats(lengths, plan_bucket_packing(lengths, [2048, 4096, 8192, 16384]))
-    assert stats.utilisation >= 0.99 and stats.split_share <= 0.05
+    assert stats.utilization >= 0.99 and stats.split_share <= 0.05
 
 
 def rows(*specs):

@@ -23,7 +23,7 @@ def test_pei_step_hand_derived():
     assert new == pytest.approx({"company_fact": 0.25, "calculation": 0.5, "safety": 0.25})
 
 
-def test_missing_sub_domain_counts_as_poor_and_ratios_renormalise():
+def test_missing_sub_domain_counts_as_poor_and_ratios_renormalize():
     config = PEIConfig(ratio_multipliers={"good": 1.0, "medium": 1.0, "poor": 3.0})
     new = adjust_ratios({"a": 0.5, "b": 0.5}, {"a": "poor"}, config)
     assert new == pytest.approx({"a": 0.75, "b": 0.25})

@@ -18,7 +18,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from xuanyuan.modeling import XuanYuanForCausalLM, XuanYuanForSequenceClassification
-from xuanyuan.training.ppo import PPOConfig, PPOTrainer, latest_checkpoint
+from xuanyuan.training.checkpoints import latest_checkpoint
+from xuanyuan.training.ppo import PPOConfig, PPOTrainer
 from xuanyuan.training.ppo.core import token_logprobs
 from xuanyuan.training.ppo.rollout import response_action_mask, response_logits, sequence_scores
 
@@ -109,7 +110,7 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     first_half.train()
     assert latest_checkpoint(tmp_path / "resumed").name == "checkpoint-2"
     # As a fresh process would: rebuild the models from their starting weights, then load the state.
-    resumed = make_trainer(tmp_path / "resumed", max_steps=4, resume="latest")
+    resumed = make_trainer(tmp_path / "resumed", max_steps=4, resume="true")
     resumed.train()
     assert [r["reward/score"] for r in resumed.history] == pytest.approx([r["reward/score"] for r in straight.history])
     for name, value in snapshot(straight.actor).items():
@@ -122,7 +123,7 @@ SMALL_RUN += ["--system_prompt", "", "--actor_learning_rate", "1e-3", "--critic_
 
 
 def test_recipe_resumes_after_sigkill_as_if_never_stopped(tmp_path):
-    """Kill recipes/ppo.py once a checkpoint exists, rerun with --resume_from_checkpoint latest: the final
+    """Kill recipes/ppo.py once a checkpoint exists, rerun with --resume_from_checkpoint true: the final
     actor and metric history equal those of a run that was never interrupted."""
     inputs = save_toy_run_inputs(tmp_path)
     run = [sys.executable, str(RECIPE), *inputs, *SMALL_RUN, "--max_steps", "12", "--save_steps", "2"]
@@ -139,7 +140,7 @@ def test_recipe_resumes_after_sigkill_as_if_never_stopped(tmp_path):
     process.wait()
     assert not (killed_dir / "checkpoint-12").exists(), "the run finished before it could be killed"
     resumed = subprocess.run(
-        [*run, "--output_dir", str(killed_dir), "--resume_from_checkpoint", "latest"], env=ENVIRONMENT, timeout=600
+        [*run, "--output_dir", str(killed_dir), "--resume_from_checkpoint", "true"], env=ENVIRONMENT, timeout=600
     )
     assert resumed.returncode == 0
 

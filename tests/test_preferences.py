@@ -102,7 +102,11 @@ BAD_RECORDS = [
         "messages",
         "user's turn",
     ),  # fmt: skip
-    ({"prompt": [{"role": "bot", "content": "问"}], "chosen": "好", "rejected": "差"}, "prompt", "message 0"),
+    (
+        {"prompt": [{"role": "bot", "content": "问"}], "chosen": "好", "rejected": "差"},
+        "prompt[0].role",
+        "expected one of",
+    ),
     ({"prompt": "问", "responses": ["一", "二", "一"]}, "responses", "0 and 2 are identical"),
     ({"prompt": "问", "responses": ["一"]}, "responses", "at least two"),
     ({"prompt": "问", "responses": ["一", 2]}, "responses", "response 1"),

@@ -89,7 +89,7 @@ def test_short_run_loss_falls_and_logs_every_domain(setup):
     assert last < first - 1.0, (first, last)
     assert any(key.startswith("loss/") for key in logs[0])
     assert set(metrics["domain_losses_whole_run"]) == set(DOMAINS)
-    assert metrics["token_utilisation"] > 0.95 and metrics["tokens_seen"] > 0
+    assert metrics["token_utilization"] > 0.95 and metrics["tokens_seen"] > 0
     assert len(metrics["mixture"]["changes"]) == 1 + 4  # the configured ratios + one per controller interval
     assert metrics["mixture"]["changes"][0]["ratios"] == pytest.approx({"finance": 0.5, "news": 0.25, "web": 0.25})
     assert (out / "model.safetensors").exists() and json.loads((out / "pretrain_metrics.json").read_text())
@@ -124,7 +124,7 @@ def test_resume_after_sigkill_continues_same_data_and_mixture(setup):
     assert process.returncode == -signal.SIGKILL
     assert sorted(p.name for p in killed.glob("checkpoint-*")) == ["checkpoint-6"]
 
-    resumed = run_recipe(recipe_args(model_dir, corpus_path, killed, *extra, "--resume_from_checkpoint", "last"))
+    resumed = run_recipe(recipe_args(model_dir, corpus_path, killed, *extra, "--resume_from_checkpoint", "true"))
     assert resumed["mixture"]["changes"][-1]["first_batch"] == full["mixture"]["changes"][-1]["first_batch"]
     for a, b in zip(resumed["mixture"]["changes"], full["mixture"]["changes"], strict=True):
         assert a["ratios"] == pytest.approx(b["ratios"], rel=1e-4) and a["step"] == b["step"]

@@ -20,18 +20,18 @@ from xuanyuan.data.processing.normalize import (
     unify_alnum_width,
     unify_punctuation,
 )
-from xuanyuan.data.processing.reader import RecordReader, resolve_inputs
+from xuanyuan.data.processing.reader import RecordReader
 from xuanyuan.data.processing.rules import KeywordFilter, LineFilter, MinLengthFilter, RuleFilterConfig
 from xuanyuan.data.processing.sampling import DomainSampler, SamplingConfig, copies_for
 from xuanyuan.data.processing.stats import build_report
-from xuanyuan.data.records import RecordError
+from xuanyuan.data.records import RecordError, resolve_sources
 
 
 def docs(*texts, lang="zh", domain="news"):
     return [Document(text=t, id=f"d{i}", metadata={"lang": lang, "domain": domain}) for i, t in enumerate(texts)]
 
 
-# --- normalisation ---
+# --- normalization ---
 
 
 def test_t2s_converts_finance_terms():
@@ -240,8 +240,8 @@ def test_reader_formats_and_record_sharding(tmp_path):
     with gzip.open(tmp_path / "a.jsonl.gz", "wt") as handle:
         handle.writelines(json.dumps(r) + "\n" for r in records[:3])
     pq.write_table(pa.Table.from_pylist(records[3:]), tmp_path / "b.parquet")
-    paths = resolve_inputs([str(tmp_path / "*.jsonl.gz"), str(tmp_path / "b.parquet")])
+    paths = resolve_sources([str(tmp_path / "*.jsonl.gz"), str(tmp_path / "b.parquet")])
     shards = [[d.id for d in RecordReader(paths).run(rank=r, world_size=3)] for r in range(3)]
     assert shards == [["0", "3"], ["1", "4"], ["2"]]
     with pytest.raises(FileNotFoundError, match="matches no file"):
-        resolve_inputs([str(tmp_path / "missing*.jsonl")])
+        resolve_sources([str(tmp_path / "missing*.jsonl")])

@@ -42,7 +42,7 @@ def inputs(tmp_path_factory):
     spam = "正规刷单平台，注册即送88元，日赚千元不是梦，详情加微信。" * 3
     write_jsonl(root / "raw.jsonl", records + [{"id": "spam", "text": spam, "domain": "news"}])
     (root / "keywords.txt").write_text("刷单\n", encoding="utf-8")
-    normalizer = TextNormalizer(NormalizeConfig())  # the filter scores normalised text (t2s changes characters)
+    normalizer = TextNormalizer(NormalizeConfig())  # the filter scores normalized text (t2s changes characters)
     reference = [{"text": normalizer.normalize(d.text)[0], "lang": "zh"} for d in planted_corpus(200, 9, 0)]
     write_jsonl(root / "reference.jsonl", reference)
     kenlm = None

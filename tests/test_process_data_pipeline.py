@@ -127,7 +127,7 @@ def test_dedup_matches_brute_force(corpus, first_run):
     out, _ = first_run
     records = read_output(out)
     kept = {doc_id.split("#")[0] for doc_id in records}
-    normalizer = TextNormalizer(NormalizeConfig())  # dedup sees normalised text
+    normalizer = TextNormalizer(NormalizeConfig())  # dedup sees normalized text
     edges = true_duplicate_edges({d.id: normalizer.normalize(d.text)[0] for d in docs}, DedupConfig())
     scores = removal_scores([d.id for d in docs], edges, kept)
     assert scores["should_remove"] >= 10  # the corpus does plant duplicates

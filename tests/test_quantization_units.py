@@ -9,6 +9,7 @@ import torch
 
 from xuanyuan import XuanYuanConfig
 from xuanyuan.data.records import RecordError
+from xuanyuan.hub import render_model_card
 from xuanyuan.quantization import (
     QuantizationShapeError,
     bnb_config,
@@ -19,7 +20,7 @@ from xuanyuan.quantization import (
     logit_agreement,
     quantize_gptq,
 )
-from xuanyuan.quantization.card import model_card
+from xuanyuan.quantization.card import quantized_model_card
 from xuanyuan.tokenization import load_tokenizer
 
 
@@ -187,7 +188,8 @@ def test_model_card_says_how_it_was_made(tmp_path):
             "kl_mean": 0.01, "kl_max": 0.05, "relative_l2": 0.1, "top1_agreement": 0.9, "num_tokens": 50
         },
     }  # fmt: skip
-    card = model_card(report, "someone/XuanYuan-Chat", "python quantize/gptq.py --model someone/XuanYuan-Chat")
+    command = "python quantize/gptq.py --model someone/XuanYuan-Chat"
+    card = render_model_card(quantized_model_card(report, "someone/XuanYuan-Chat", command))
     front_matter = card.split("---\n")[1]
     assert (
         "base_model: someone/XuanYuan-Chat" in front_matter and "- gptq" in front_matter and "- 4-bit" in front_matter
@@ -195,7 +197,7 @@ def test_model_card_says_how_it_was_made(tmp_path):
     assert "python quantize/gptq.py --model someone/XuanYuan-Chat" in card
     assert "| held-out perplexity | 10.000 | 10.200 | 1.0200 |" in card
     assert "0.275× fp32" in card and '"quant_method": "gptq"' in card and "gptqmodel==7.6.0" in card
-    local = model_card(report, str(tmp_path), "python quantize/gptq.py")
+    local = render_model_card(quantized_model_card(report, str(tmp_path), "python quantize/gptq.py"))
     assert "base_model" not in local.split("---\n")[1]  # a local folder is no Hub id
 
 

@@ -16,10 +16,13 @@ from xuanyuan.data.records import (
     Record,
     RecordError,
     check_unique_id,
-    iter_jsonl,
+    is_hub_dataset,
+    iter_records,
+    load_records,
     read_text,
     reject_row,
     require_text,
+    resolve_sources,
     skips_bad_records,
     write_rejects,
 )
@@ -31,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_records_and_errors_name_file_line_and_field(tmp_path):
     path = tmp_path / "docs.jsonl"
     path.write_text('{"text": "ok"}\n\n{"text": ""}\n{"id": 3}\n[1, 2]\n{broken\n', encoding="utf-8")
-    records = iter_jsonl(path)
+    records = iter_records(path)
     first = next(records)
     assert (first.line, require_text(first, "text")) == (1, "ok")
     with pytest.raises(RecordError, match=r"docs\.jsonl, line 3, field 'text': expected a non-empty string"):
@@ -46,10 +49,55 @@ def test_bad_lines_can_be_collected_instead_of_raised(tmp_path):
     path = tmp_path / "docs.jsonl"
     path.write_text('{"text": "a"}\n[1]\n{broken\n{"text": "b"}\n', encoding="utf-8")
     rejects = []
-    assert [r.data["text"] for r in iter_jsonl(path, rejects)] == ["a", "b"]
+    assert [r.data["text"] for r in iter_records(path, rejects)] == ["a", "b"]
     assert [(r["path"], r["line"], r["problem"].split(" (")[0], r["record"]) for r in rejects] == [
         (str(path), 2, "expected a JSON object, got list", None),
         (str(path), 3, "invalid JSON", None),
+    ]
+
+
+def test_one_reader_takes_globs_compressed_parquet_and_urls(tmp_path):
+    import fsspec
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import zstandard
+
+    (tmp_path / "b.jsonl.gz").write_bytes(gzip.compress(b'{"text": "gz"}\n'))
+    (tmp_path / "a.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(b'{"text": "zst"}\n'))
+    pq.write_table(pa.Table.from_pylist([{"text": "pq1"}, {"text": "pq2"}]), tmp_path / "c.parquet")
+    with fsspec.open("memory://remote/d.jsonl", "w") as handle:
+        handle.write('{"text": "url"}\n')
+    sources = resolve_sources([str(tmp_path / "*.jsonl.*"), str(tmp_path / "c.parquet"), "memory://remote/d.jsonl"])
+    assert [Path(s).name for s in sources] == ["a.jsonl.zst", "b.jsonl.gz", "c.parquet", "d.jsonl"]  # glob sorted
+    texts = [(r.line, r.data["text"]) for source in sources for r in iter_records(source)]
+    assert texts == [(1, "zst"), (1, "gz"), (1, "pq1"), (2, "pq2"), (1, "url")]
+    # Anything that is no file, glob or URL is a Hub dataset id; files that are not there say so.
+    assert is_hub_dataset("someone/finance-sft:train") and is_hub_dataset("someone/ds:config:test")
+    assert not is_hub_dataset(str(tmp_path / "missing.jsonl")) and not is_hub_dataset("s3://bucket/x")
+    with pytest.raises(FileNotFoundError, match="missing.jsonl: no such file"):
+        resolve_sources(str(tmp_path / "missing.jsonl"))
+    with pytest.raises(FileNotFoundError, match="the pattern matches no file"):
+        resolve_sources(str(tmp_path / "*.csv"))
+    with pytest.raises(ValueError, match="is a folder: pass its files or a glob"):
+        resolve_sources(str(tmp_path))
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ValueError, match="notes.txt: unsupported file type"):
+        resolve_sources(str(tmp_path / "notes.txt"))
+
+
+def test_load_records_counts_and_sets_aside_what_it_skips(tmp_path):
+    path = tmp_path / "docs.jsonl"
+    path.write_text('{"text": "a"}\n{broken\n{"text": ""}\n{"text": "b"}\n', encoding="utf-8")
+    parse = lambda record: require_text(record, "text")  # noqa: E731
+    with pytest.raises(RecordError, match="line 2: invalid JSON"):
+        load_records(path, parse)
+    texts, report = load_records([path], parse, "skip", tmp_path / "rejects.jsonl")
+    assert texts == ["a", "b"] and (report.kept, report.skipped) == (2, 2)
+    assert report.problems == {"record": 1, "text": 1}
+    aside = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
+    assert [(row["line"], row["field"], row["record"]) for row in aside] == [
+        (2, None, None),
+        (3, "text", {"text": ""}),
     ]
 
 
@@ -67,7 +115,7 @@ def test_missing_extra_names_the_extra(monkeypatch):
 def test_bom_and_crlf_are_accepted(tmp_path):
     path = tmp_path / "docs.jsonl"
     path.write_bytes(codecs.BOM_UTF8 + '{"text": "营收"}\r\n\r\n{"text": "b"}\r\n'.encode())
-    assert [(r.line, r.data) for r in iter_jsonl(path)] == [(1, {"text": "营收"}), (3, {"text": "b"})]
+    assert [(r.line, r.data) for r in iter_records(path)] == [(1, {"text": "营收"}), (3, {"text": "b"})]
     text = tmp_path / "keywords.txt"
     text.write_bytes(codecs.BOM_UTF8 + "刷单\r\n# c\r\n".encode())
     assert read_text(text).splitlines() == ["刷单", "# c"]
@@ -80,9 +128,9 @@ def test_bytes_that_are_not_utf8_name_line_byte_and_offset(tmp_path):
     offset = sum(map(len, lines[:3])) + len(b'{"c": "')  # 3 + 10, 1, 13 bytes before line 4, then 7
     message = rf"data\.jsonl, line 4: not valid UTF-8 \(byte 0xb0 at offset {offset}\); convert the file to UTF-8"
     with pytest.raises(RecordError, match=message):
-        list(iter_jsonl(path))
+        list(iter_records(path))
     rejects = []
-    assert [r.data for r in iter_jsonl(path, rejects)] == [{"a": 1}, {"b": "中"}]
+    assert [r.data for r in iter_records(path, rejects)] == [{"a": 1}, {"b": "中"}]
     assert [(r["line"], r["field"]) for r in rejects] == [(4, None)]
 
 
@@ -90,11 +138,11 @@ def test_a_binary_file_is_a_record_error_not_a_decode_error(tmp_path):
     gzipped = tmp_path / "docs.jsonl"  # gzip bytes under a .jsonl name: 0x1f 0x8b, then binary
     gzipped.write_bytes(gzip.compress(b'{"text": "a"}\n'))
     with pytest.raises(RecordError, match=r"docs\.jsonl, line 1: not valid UTF-8 \(byte 0x8b at offset 1\)"):
-        list(iter_jsonl(gzipped))
+        list(iter_records(gzipped))
     nul = tmp_path / "nul.jsonl"
     nul.write_bytes(b'{"a": 1}\n\x00\x00\x01\n')
     with pytest.raises(RecordError, match=r"nul\.jsonl, line 2: binary data \(NUL byte at offset 9\)"):
-        list(iter_jsonl(nul))
+        list(iter_records(nul))
 
 
 def test_whole_text_files_name_the_line_and_take_an_encoding(tmp_path):

@@ -1,4 +1,4 @@
-"""scripts/seed_study.py: runs the seeded stages per precision and seed on data made once, and summarises them."""
+"""scripts/seed_study.py: runs the seeded stages per precision and seed on data made once, and summarizes them."""
 
 import json
 import statistics

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from xuanyuan import XuanYuanConfig, XuanYuanForCausalLM
-from xuanyuan.data.records import iter_jsonl, require_text
+from xuanyuan.data.records import iter_records, require_text
 from xuanyuan.tokenization import load_tokenizer
 
 
@@ -38,7 +38,7 @@ def train_tiny_model(
         eos_token_id=tokenizer.eos_token_id,
     )
     model = XuanYuanForCausalLM(config)
-    texts = [require_text(record, "text") for record in iter_jsonl(corpus)]
+    texts = [require_text(record, "text") for record in iter_records(corpus)]
     stream = [i for ids in tokenizer(texts)["input_ids"] for i in ids + [tokenizer.eos_token_id]]
     chunks = torch.tensor(stream[: len(stream) // seq_len * seq_len]).view(-1, seq_len)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)

@@ -1,7 +1,8 @@
 """Model cards and generation configs for released checkpoints.
 
-Trainers call `write_model_card` from their `create_model_card`, so `Trainer.push_to_hub` uploads this card
-together with the weights, the tokenizer (with its chat template) and `generation_config.json`.
+Every card (SFT, quantized variants) is a `ModelCard` written by `write_model_card`. Trainers call it from
+their `create_model_card`, so `Trainer.push_to_hub` uploads the card together with the weights, the
+tokenizer (with its chat template) and `generation_config.json`.
 """
 
 from __future__ import annotations
@@ -30,44 +31,53 @@ def chat_generation_config(tokenizer: PreTrainedTokenizerBase, **overrides) -> G
 
 @dataclass
 class ModelCard:
-    """What a card says: where the model came from, how it was trained, and how well it did."""
+    """What a card says: where the model came from, how it was made, and how well it did."""
 
     model_name: str
-    base_model: str | None
-    stage: str  # e.g. "SFT (full fine-tuning)", "SFT (LoRA adapter)"
+    base_model: str | None  # enters the Hub metadata only when it is a Hub id, not a local folder
+    stage: str  # e.g. "SFT (full fine-tuning)", "SFT (LoRA adapter)", "4-bit gptq quantization"
+    made_with: str = "`recipes/sft.py` (a TRL `SFTTrainer` subclass)"
+    command: str | None = None  # the command line that made it
     datasets: list[str] = field(default_factory=list)
-    training: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)  # settings, shown as a table
     metrics: dict = field(default_factory=dict)
+    sections: dict[str, str] = field(default_factory=dict)  # more Markdown sections, title -> body
+    install: str | None = None  # what to pip install before loading it
+    load_kwargs: str = "trust_remote_code=True"
     example_prompt: str = "什么是市盈率？"
     tags: list[str] = field(default_factory=lambda: ["xuanyuan", "finance", "chinese"])
+    language: list[str] = field(default_factory=lambda: ["zh"])
     is_adapter: bool = False
 
 
 def render_model_card(card: ModelCard, tokenizer: PreTrainedTokenizerBase | None = None) -> str:
     """The card as Markdown with YAML front matter (`base_model`, `tags`, `library_name`, `pipeline_tag`)."""
     front = ["---", f"library_name: {'peft' if card.is_adapter else 'transformers'}", "pipeline_tag: text-generation"]
-    if card.base_model:
+    if card.base_model and not Path(card.base_model).exists():
         front.append(f"base_model: {card.base_model}")
-    front += ["tags:"] + [f"  - {tag}" for tag in card.tags] + ["license: apache-2.0", "---", ""]
-    loader = (
-        f'model = AutoPeftModelForCausalLM.from_pretrained("{card.model_name}", trust_remote_code=True)'
-        if card.is_adapter
-        else f'model = AutoModelForCausalLM.from_pretrained("{card.model_name}", trust_remote_code=True)'
-    )
-    imports = "from peft import AutoPeftModelForCausalLM\n" if card.is_adapter else ""
+    front += ["tags:"] + [f"  - {tag}" for tag in card.tags]
+    front += ["language:"] + [f"  - {language}" for language in card.language] + ["license: apache-2.0", "---", ""]
+    model_class = "AutoPeftModelForCausalLM" if card.is_adapter else "AutoModelForCausalLM"
     body = [
         f"# {card.model_name}",
         "",
-        f"{card.stage} of {card.base_model or 'a XuanYuan base model'}, trained with xuanyuan-recipes' "
-        "`recipes/sft.py` (a TRL `SFTTrainer` subclass).",
+        f"{card.stage} of {card.base_model or 'a XuanYuan base model'}, made with xuanyuan-recipes' {card.made_with}.",
         "",
-        "## Use",
-        "",
+    ]
+    if card.command:
+        body += ["```bash", card.command, "```", ""]
+    for title, text in card.sections.items():
+        body += [f"## {title}", "", text.rstrip(), ""]
+    body += ["## Use", ""]
+    if card.install:
+        body += ["```bash", card.install, "```", ""]
+    body += [
         "```python",
-        f"{imports}from transformers import AutoModelForCausalLM, AutoTokenizer",
+        *(["from peft import AutoPeftModelForCausalLM"] if card.is_adapter else []),
+        "from transformers import AutoModelForCausalLM, AutoTokenizer",
         "",
         f'tokenizer = AutoTokenizer.from_pretrained("{card.model_name}")',
-        loader,
+        f'model = {model_class}.from_pretrained("{card.model_name}", {card.load_kwargs})',
         f'messages = [{{"role": "user", "content": "{card.example_prompt}"}}]',
         "inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors='pt', "
         "return_dict=True)",

@@ -61,7 +61,7 @@ class PackingStats:
     sequences_per_bucket: dict[int, int]
 
     @property
-    def utilisation(self) -> float:
+    def utilization(self) -> float:
         """Share of non-pad tokens."""
         return self.real_tokens / max(self.total_tokens, 1)
 
@@ -77,7 +77,7 @@ class PackingStats:
             "num_sequences": self.num_sequences,
             "real_tokens": self.real_tokens,
             "total_tokens": self.total_tokens,
-            "utilisation": self.utilisation,
+            "utilization": self.utilization,
             "split_share": self.split_share,
             "sequences_per_bucket": {str(k): v for k, v in sorted(self.sequences_per_bucket.items())},
         }
@@ -93,7 +93,7 @@ def check_bucket_lengths(bucket_lengths: Sequence[int]) -> list[int]:
 def plan_bucket_packing(
     lengths: Sequence[int],
     bucket_lengths: Sequence[int],
-    min_utilisation: float = 0.99,
+    min_utilization: float = 0.99,
     domain: str | None = None,
     documents: Sequence[int] | None = None,
 ) -> list[PackedSequence]:
@@ -102,9 +102,9 @@ def plan_bucket_packing(
     1. Best fit decreasing: pieces longest first, each into the open sequence with the least room that
        holds it, else into a new sequence of the largest bucket.
     2. Every sequence shrinks to the smallest bucket that holds its tokens.
-    3. While the padding share exceeds `1 - min_utilisation`, the sequences with the most padding are
+    3. While the padding share exceeds `1 - min_utilization`, the sequences with the most padding are
        emptied and their pieces concatenated and cut at the largest bucket (each cut splits a document);
-       `min_utilisation=0` skips this.
+       `min_utilization=0` skips this.
     `documents` (default `range(len(lengths))`) are the ids written into the pieces.
     """
     buckets = check_bucket_lengths(bucket_lengths)
@@ -130,7 +130,7 @@ def plan_bucket_packing(
             bisect.insort(room, (free - size, index))
     for sequence in sequences:
         sequence.length = smallest_bucket(buckets, sequence.num_real_tokens)
-    return _rewrap_most_padded(sequences, buckets, min_utilisation, domain)
+    return _rewrap_most_padded(sequences, buckets, min_utilization, domain)
 
 
 def smallest_bucket(buckets: Sequence[int], num_tokens: int) -> int:
@@ -138,10 +138,10 @@ def smallest_bucket(buckets: Sequence[int], num_tokens: int) -> int:
 
 
 def _rewrap_most_padded(
-    sequences: list[PackedSequence], buckets: list[int], min_utilisation: float, domain: str | None
+    sequences: list[PackedSequence], buckets: list[int], min_utilization: float, domain: str | None
 ) -> list[PackedSequence]:
     real = sum(s.num_real_tokens for s in sequences)
-    allowed_padding = real * (1 - min_utilisation) / min_utilisation if min_utilisation > 0 else float("inf")
+    allowed_padding = real * (1 - min_utilization) / min_utilization if min_utilization > 0 else float("inf")
     kept_padding = sum(s.length - s.num_real_tokens for s in sequences)
     by_padding = sorted(range(len(sequences)), key=lambda i: sequences[i].num_real_tokens - sequences[i].length)
     emptied, stream_tokens, tail_padding = [], 0, 0
@@ -172,7 +172,7 @@ def _rewrap_most_padded(
 
 
 def pack_by_domain(
-    lengths: Sequence[int], domains: Sequence[str], bucket_lengths: Sequence[int], min_utilisation: float = 0.99
+    lengths: Sequence[int], domains: Sequence[str], bucket_lengths: Sequence[int], min_utilization: float = 0.99
 ) -> list[PackedSequence]:
     """`plan_bucket_packing` run separately for each domain (domains in sorted order)."""
     by_domain: dict[str, list[int]] = {}
@@ -181,7 +181,7 @@ def pack_by_domain(
     sequences = []
     for domain in sorted(by_domain):
         docs = by_domain[domain]
-        sequences += plan_bucket_packing([lengths[d] for d in docs], bucket_lengths, min_utilisation, domain, docs)
+        sequences += plan_bucket_packing([lengths[d] for d in docs], bucket_lengths, min_utilization, domain, docs)
     return sequences
 
 
@@ -307,9 +307,9 @@ def pack_corpus(
     texts: Sequence[str],
     domains: Sequence[str],
     bucket_lengths: Sequence[int],
-    min_utilisation: float = 0.99,
+    min_utilization: float = 0.99,
 ) -> tuple[PackedDataset, PackingStats]:
     """Tokenize, plan per domain and wrap as a `PackedDataset`; also returns the plan's statistics."""
     pool = TokenPool(tokenize_documents(tokenizer, texts))
-    sequences = pack_by_domain(pool.lengths.tolist(), domains, bucket_lengths, min_utilisation)
+    sequences = pack_by_domain(pool.lengths.tolist(), domains, bucket_lengths, min_utilization)
     return PackedDataset(pool, sequences, tokenizer.pad_token_id), packing_stats(pool.lengths.tolist(), sequences)

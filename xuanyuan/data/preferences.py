@@ -1,6 +1,6 @@
 """Preference pairs for reward modelling: loading, validation, the prompt-level split and the RM input format.
 
-Three record shapes are accepted, in any mix, from JSONL files:
+Three record shapes are accepted, in any mix, from any source `xuanyuan.data.records` reads:
 - labelled pairs `{prompt, response_a, response_b, label}` on XuanYuan's eight-level scale
   `A3 A2 A1 A0 B0 B1 B2 B3` (A = the first response is better, the digit how much: 3 = correct vs wrong or
   harmful … 0 = near tie). Near ties (A0/B0) carry no usable preference and are dropped by default (counted);
@@ -27,7 +27,8 @@ from pathlib import Path
 
 from transformers import PreTrainedTokenizerBase
 
-from .records import Record, RecordError, iter_jsonl, reject_row, require_text, skips_bad_records, write_rejects
+from .conversations import prompt_messages
+from .records import Record, RecordError, load_records, require_text, write_rejects
 
 LABELS = ("A3", "A2", "A1", "A0", "B0", "B1", "B2", "B3")
 
@@ -67,30 +68,21 @@ class PreferenceData:
 def load_preference_pairs(
     paths: str | Path | Iterable[str | Path], drop_ties: bool = True, on_bad_record: str = "error"
 ) -> PreferenceData:
-    """Read preference records from JSONL files into validated (prompt, chosen, rejected) pairs."""
-    skip = skips_bad_records(on_bad_record)
-    paths = [paths] if isinstance(paths, str | Path) else list(paths)
-    data = PreferenceData()
-    for path in paths:
-        for record in iter_jsonl(path, data.skipped if skip else None):
-            try:
-                pairs = _record_pairs(record)
-            except RecordError as error:
-                if not skip:
-                    raise
-                data.skipped.append(reject_row(error, record.data))
-                continue
-            for pair in pairs:
-                if drop_ties and pair.strength == 0:
-                    data.dropped_ties += 1
-                else:
-                    data.pairs.append(pair)
+    """Read preference records (any source `xuanyuan.data.records` reads) into validated (prompt, chosen,
+    rejected) pairs."""
+    per_record, report = load_records(paths, _record_pairs, on_bad_record)
+    data = PreferenceData(skipped=report.rejects)
+    for pair in (pair for pairs in per_record for pair in pairs):
+        if drop_ties and pair.strength == 0:
+            data.dropped_ties += 1
+        else:
+            data.pairs.append(pair)
     return data
 
 
 def _record_pairs(record: Record) -> list[PreferencePair]:
     fields = record.data
-    prompt = _prompt_messages(record)
+    prompt = tuple(prompt_messages(record))
     record_id = str(fields.get("id", f"{Path(record.path).name}:{record.line}"))
     category = fields.get("category")
     if category is not None and not isinstance(category, str):
@@ -132,25 +124,6 @@ def _record_pairs(record: Record) -> list[PreferencePair]:
 
     problem = "not a preference record: expected chosen/rejected, response_a/response_b/label, or responses"
     raise RecordError(record.path, record.line, None, problem)
-
-
-def _prompt_messages(record: Record) -> tuple[dict, ...]:
-    """`prompt` (text or messages) or `messages`, as chat messages ending with a user turn."""
-    name = "prompt" if "prompt" in record.data else "messages"
-    value = record.data.get(name)
-    if isinstance(value, str):
-        return ({"role": "user", "content": require_text(record, name)},)
-    if not isinstance(value, list) or not value:
-        problem = "missing" if value is None else f"expected text or a list of messages, got {value!r:.60}"
-        raise RecordError(record.path, record.line, name, problem)
-    for index, message in enumerate(value):
-        ok = isinstance(message, dict) and message.get("role") in {"system", "user", "assistant"}
-        if not ok or not isinstance(message.get("content"), str):
-            problem = f"message {index} is not {{'role': system|user|assistant, 'content': text}}"
-            raise RecordError(record.path, record.line, name, problem)
-    if value[-1]["role"] != "user":
-        raise RecordError(record.path, record.line, name, "the last message must be the user's turn")
-    return tuple({"role": m["role"], "content": m["content"]} for m in value)
 
 
 def _response(record: Record, name: str) -> str:

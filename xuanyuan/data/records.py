@@ -1,24 +1,32 @@
-"""Reading user files (JSONL records, text) with errors that name the file, line and field.
+"""Reading user records (files, globs, URLs, Hub datasets) with errors that name the file, line and field.
 
-Every loader in the project reads user files through here, so a bad record is reported the same way
-everywhere: `RecordError: data.jsonl, line 17, field 'text': expected a non-empty string`. Files are UTF-8
-(a leading BOM and CRLF line ends are accepted); a byte that does not decode is an error naming its line and
-file offset, never a bare `UnicodeDecodeError`. `on_bad_record` is the one switch of every loader: `error`
-stops at the first bad record, `skip` counts it and writes it to a rejects file (`write_rejects`).
+Every loader in the project reads its records through here, so every loader takes the same inputs and a
+bad record is reported the same way everywhere: `RecordError: data.jsonl, line 17, field 'text': expected a
+non-empty string`. A source (`resolve_sources`) is a local file or glob, an fsspec URL (`s3://…`,
+`hf://…`), or a Hub dataset id `name[:config]:split`; files are `.jsonl`/`.json` (optionally `.gz` or
+`.zst`) or `.parquet`. Text is UTF-8 (a leading BOM and CRLF line ends are accepted); a byte that does not
+decode is an error naming its line and file offset, never a bare `UnicodeDecodeError`. `on_bad_record` is
+the one switch of every loader: `error` stops at the first bad record, `skip` counts it and writes it to a
+rejects file (`load_records`, `write_rejects`).
 """
 
 from __future__ import annotations
 
 import codecs
-import gzip
+import io
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from glob import has_magic
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 ON_BAD_RECORD = ("error", "skip")
 CONVERT_TO_UTF8 = "convert the file to UTF-8"
+JSONL_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".json.zst")
+FILE_SUFFIXES = (*JSONL_SUFFIXES, ".parquet")
+T = TypeVar("T")
 
 
 class RecordError(ValueError):
@@ -97,25 +105,172 @@ def parse_object(path: str | Path, line: int, text: str) -> dict:
     return data
 
 
-def iter_jsonl(path: str | Path, rejects: list[dict] | None = None) -> Iterator[Record]:
-    """Yield every non-blank line of a JSONL file (gzip-compressed when the name ends in `.gz`) as a `Record`.
+def is_hub_dataset(source: str) -> bool:
+    """True for a Hub dataset id (`name`, `name:split`, `name:config:split`); False for files, globs and URLs."""
+    return (
+        "://" not in source
+        and not has_magic(source)
+        and not source.endswith(FILE_SUFFIXES)
+        and not Path(source).exists()
+    )
+
+
+def resolve_sources(specs: str | Path | Iterable[str | Path]) -> list[str]:
+    """Files (each glob expanded, sorted), fsspec URLs and Hub dataset ids, in the order given.
+
+    A file or pattern that matches nothing raises `FileNotFoundError`, a folder or a file of another type
+    `ValueError`; anything that is not a path, a glob or a URL is taken as a Hub dataset id.
+    """
+    import fsspec
+
+    specs = [specs] if isinstance(specs, str | Path) else list(specs)
+    if not specs:
+        raise ValueError("no data given: pass files, globs, URLs or Hub dataset ids")
+    sources = []
+    for spec in map(str, specs):
+        if is_hub_dataset(spec):
+            sources.append(spec)
+            continue
+        fs, _, _ = fsspec.core.get_fs_token_paths(spec)
+        protocol = fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol
+        found = sorted(fs.glob(spec)) if has_magic(spec) else [spec]
+        files = [path for path in found if fs.isfile(path)]
+        if not files:
+            if found and fs.isdir(found[0]):
+                raise ValueError(f"{spec} is a folder: pass its files or a glob such as {spec.rstrip('/')}/*.jsonl")
+            raise FileNotFoundError(
+                f"{spec}: " + ("the pattern matches no file" if has_magic(spec) else "no such file")
+            )
+        for path in files:
+            if not path.endswith(FILE_SUFFIXES):
+                raise ValueError(f"{path}: unsupported file type (expected {', '.join(FILE_SUFFIXES)})")
+            sources.append(path if protocol in ("file", "local") or "://" in path else f"{protocol}://{path}")
+    return sources
+
+
+@dataclass
+class Entry:
+    """One record as read, before any schema check: `problem` is (reason, message) when it did not parse."""
+
+    path: str
+    line: int  # 1-based line of a JSONL file, row of a parquet file or Hub dataset
+    data: dict | None
+    raw: str  # the line's text ("" for parquet and Hub rows)
+    problem: tuple[str, str] | None = None  # ("invalid_utf8" | "invalid_json", message)
+
+
+def _jsonl_entries(path: str) -> Iterator[Entry]:
+    import fsspec
+
+    with fsspec.open(path, "rb", compression="infer") as handle:
+        # zstandard's reader has no readline: buffer it (harmless for the other streams)
+        for number, offset, raw in numbered_lines(io.BufferedReader(handle)):
+            try:
+                text = decode_bytes(path, raw, line=number, offset=offset)
+            except RecordError as error:
+                yield Entry(path, number, None, raw.decode("utf-8", "replace"), ("invalid_utf8", error.problem))
+                continue
+            if not text.strip():
+                continue
+            try:
+                data, problem = parse_object(path, number, text), None
+            except RecordError as error:
+                data, problem = None, ("invalid_json", error.problem)
+            yield Entry(path, number, data, text, problem)
+
+
+def _parquet_entries(path: str) -> Iterator[Entry]:
+    import fsspec
+    import pyarrow.parquet as pq
+
+    with fsspec.open(path, "rb") as handle:
+        row = 0
+        for batch in pq.ParquetFile(handle).iter_batches(batch_size=1024):
+            for data in batch.to_pylist():
+                row += 1
+                yield Entry(path, row, data, "")
+
+
+def _hub_entries(source: str) -> Iterator[Entry]:
+    from datasets import load_dataset
+
+    parts = source.split(":")
+    if len(parts) > 3:
+        raise ValueError(f"{source}: a Hub dataset is 'name', 'name:split' or 'name:config:split'")
+    name, config, split = parts[0], parts[1] if len(parts) == 3 else None, parts[-1] if len(parts) > 1 else "train"
+    for row, data in enumerate(load_dataset(name, config, split=split, streaming=True), start=1):
+        yield Entry(source, row, dict(data), "")
+
+
+def iter_entries(source: str) -> Iterator[Entry]:
+    """Every record of one resolved source (see `resolve_sources`), parsed or with its problem."""
+    if is_hub_dataset(source):
+        return _hub_entries(source)
+    return _parquet_entries(source) if source.endswith(".parquet") else _jsonl_entries(source)
+
+
+def iter_records(source: str | Path, rejects: list[dict] | None = None) -> Iterator[Record]:
+    """Every record of one source as a `Record`.
 
     A line that is not UTF-8 or not a JSON object raises `RecordError`, or, when a `rejects` list is given, is
     appended to it as a `reject_row` and skipped, so the caller can count and set such lines aside.
     """
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as handle:
-        for number, offset, raw in numbered_lines(handle):
+    for entry in iter_entries(str(source)):
+        if entry.problem is None:
+            yield Record(entry.path, entry.line, entry.data)
+            continue
+        error = RecordError(entry.path, entry.line, None, entry.problem[1])
+        if rejects is None:
+            raise error
+        rejects.append(reject_row(error))
+
+
+@dataclass
+class LoadReport:
+    """What a load kept and what it set aside (`rejects_path` holds the set-aside records when skipping)."""
+
+    kept: int = 0
+    skipped: int = 0
+    problems: Counter = field(default_factory=Counter)  # skipped records by the field at fault
+    rejects_path: str | None = None
+    rejects: list[dict] = field(default_factory=list, repr=False)  # the `reject_row`s
+
+    def to_dict(self) -> dict:
+        return {
+            "kept": self.kept,
+            "skipped": self.skipped,
+            "problems": dict(self.problems),
+            "rejects": self.rejects_path,
+        }
+
+
+def load_records(
+    sources: str | Path | Iterable[str | Path],
+    parse: Callable[[Record], T],
+    on_bad_record: str = "error",
+    rejects_path: str | Path | None = None,
+) -> tuple[list[T], LoadReport]:
+    """`parse(record)` of every record of every source, in order; `parse` raises `RecordError` for a bad one.
+
+    With `on_bad_record="error"` the first bad record (unreadable, or refused by `parse`) raises; with "skip"
+    it is counted in the report and, when `rejects_path` is given, written there as a `reject_row`.
+    """
+    skip = skips_bad_records(on_bad_record)
+    parsed, rejects = [], []
+    for source in resolve_sources(sources):
+        for record in iter_records(source, rejects if skip else None):
             try:
-                text = decode_bytes(path, raw, line=number, offset=offset)
-                data = parse_object(path, number, text) if text.strip() else None
+                parsed.append(parse(record))
             except RecordError as error:
-                if rejects is None:
+                if not skip:
                     raise
-                rejects.append(reject_row(error))
-                continue
-            if data is not None:
-                yield Record(str(path), number, data)
+                rejects.append(reject_row(error, record.data))
+    report = LoadReport(len(parsed), len(rejects), Counter(row["field"] or "record" for row in rejects))
+    report.rejects = rejects
+    if skip and rejects_path is not None:
+        report.rejects_path = str(rejects_path)
+        write_rejects(rejects_path, rejects)
+    return parsed, report
 
 
 def require_text(record: Record, field: str) -> str:

@@ -16,7 +16,9 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from ..data.records import RecordError, check_unique_id, iter_jsonl, require_text
+from ..data.conversations import check_messages
+from ..data.records import RecordError, check_unique_id, iter_records, require_text
+from ..utils.padding import longest_first, pad
 from .generation_metrics import generation_metrics
 
 
@@ -32,16 +34,14 @@ def load_generation_examples(paths: list[str | Path]) -> list[GenerationExample]
     """Every record as an example; ids must be unique (eval/compare.py matches two models' answers by id)."""
     examples, seen = [], {}
     for path in paths:
-        for record in iter_jsonl(path):
+        for record in iter_records(path):
             data = record.data
             record_id = str(data.get("id", f"{Path(path).name}:{record.line}"))
             check_unique_id(seen, record, record_id)
             if "messages" in data:
-                messages = data["messages"]
-                ok = isinstance(messages, list) and len(messages) >= 2
-                ok = ok and all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages)
-                if not ok or messages[-1].get("role") != "assistant" or messages[-2].get("role") != "user":
-                    problem = "expected a list of messages ending with a user turn and the assistant's reference"
+                messages = check_messages(record, data["messages"], "messages", last_role="assistant")
+                if len(messages) < 2 or messages[-2]["role"] != "user":
+                    problem = "expected a user turn before the assistant's reference"
                     raise RecordError(path, record.line, "messages", problem)
                 prompt, reference = [dict(m) for m in messages[:-1]], messages[-1]["content"]
             else:
@@ -69,17 +69,13 @@ def generate_answers(
         )
         for p in prompts
     ]
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]), reverse=True)
     answers = [""] * len(encoded)
     sampling = {"do_sample": True} if do_sample else {"do_sample": False, "temperature": None, "top_p": None}
-    for start in tqdm(range(0, len(order), batch_size), desc="generate", leave=False):
-        rows = order[start : start + batch_size]
-        width = max(len(encoded[i]) for i in rows)
-        input_ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros_like(input_ids)
-        for row, index in enumerate(rows):  # left padding: every prompt ends where generation starts
-            input_ids[row, width - len(encoded[index]) :] = torch.tensor(encoded[index])
-            attention_mask[row, width - len(encoded[index]) :] = 1
+    batches = list(longest_first([len(ids) for ids in encoded], batch_size))
+    for rows in tqdm(batches, desc="generate", leave=False):
+        # left padding: every prompt ends where generation starts
+        input_ids, attention_mask = pad([encoded[i] for i in rows], tokenizer.pad_token_id, side="left")
+        width = input_ids.shape[1]
         output = model.generate(
             input_ids=input_ids.to(device),
             attention_mask=attention_mask.to(device),

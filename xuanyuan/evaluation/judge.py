@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..data.preferences import encode_conversation
+from ..utils.padding import pad
 from .reward_report import check_padding, score_sequences
 
 Judge = Callable[[list[list[dict]], list[str], list[str]], list[str]]
@@ -105,15 +106,11 @@ class LLMJudge:
     def log_probs(self, sequences: list[tuple[list[int], int]]) -> list[float]:
         """Summed log-probability of each sequence's continuation (from its start index)."""
         device = next(self.model.parameters()).device
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        pad_token_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         results = []
         for start in range(0, len(sequences), self.batch_size):
             batch = sequences[start : start + self.batch_size]
-            width = max(len(ids) for ids, _ in batch)
-            input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            mask = torch.zeros_like(input_ids)
-            for row, (ids, _) in enumerate(batch):
-                input_ids[row, : len(ids)], mask[row, : len(ids)] = torch.tensor(ids), 1
+            input_ids, mask = pad([ids for ids, _ in batch], pad_token_id)
             logits = self.model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits.float()
             token_logp = F.log_softmax(logits[:, :-1], dim=-1).gather(-1, input_ids[:, 1:, None].to(device))[..., 0]
             for row, (ids, begin) in enumerate(batch):

@@ -11,9 +11,10 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..utils.padding import PADDING_SIDES
 from .mc_data import BENCHMARKS, LETTERS, get_benchmark, load_hub, load_local
 from .mc_prompts import SCORINGS, STYLES
-from .mc_requests import PADDING_SIDES, build_requests
+from .mc_requests import build_requests
 
 if TYPE_CHECKING:  # torch and transformers load when a model is evaluated, not for `--help`
     from transformers import PreTrainedModel, PreTrainedTokenizerBase

@@ -29,15 +29,13 @@ from .mc_prompts import PromptStyle, answer_text, build_prompt, chat_context, ch
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-PADDING_SIDES = ("right", "left")  # where a batch of requests is padded (mc_scoring)
-
 
 @dataclass
 class MCRequest:
     question: MCQuestion
     context_ids: list[int]
     continuation_ids: list[list[int]]  # options A-D
-    continuation_chars: list[int]  # characters of each continuation's text (cloze/blank length normalisation)
+    continuation_chars: list[int]  # characters of each continuation's text (cloze/blank length normalization)
     num_shots: int
     truncated: bool = False
 

@@ -6,10 +6,10 @@ Formulations (`scores` has one value per option A-D; the prediction is its argma
   shared by the four, so argmax and softmax equal the official "softmax over the four letter logits". A letter
   that is several tokens (` B` after XuanYuan's chat template) is scored by the sum over its tokens.
 - `cloze` (OLMES / lm-eval "cloze formulation"): each option's text scored as the continuation of the
-  question by its log-likelihood divided by its length in characters (OLMES' per-character normalisation,
+  question by its log-likelihood divided by its length in characters (OLMES' per-character normalization,
   which does not depend on the tokenizer).
 - `blank` (fill-in-the-blank questions; see mc_prompts): the option's text and the rest of the question after
-  the blank scored as the continuation of the question up to the blank, normalised per character like cloze.
+  the blank scored as the continuation of the question up to the blank, normalized per character like cloze.
 
 Fast path: every question of a subject starts with the same header and k shots. Their tokens (the longest
 common token prefix of the subject's contexts, found on the token ids so it is exact whatever the tokenizer
@@ -31,7 +31,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
-from .mc_requests import PADDING_SIDES, MCRequest
+from ..utils.padding import PADDING_SIDES, pad, position_ids
+from .mc_requests import MCRequest
 
 
 def input_device(model: PreTrainedModel) -> torch.device:
@@ -63,18 +64,9 @@ def forward_on_prefix(
 ) -> tuple[torch.Tensor, list[int]]:
     """fp32 logits (batch, width, vocab) of `rows` run after the cached prefix, and where each row starts."""
     device = input_device(model)
-    width = max(len(row) for row in rows)
-    input_ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
-    attention_mask = torch.zeros(len(rows), prefix_length + width, dtype=torch.long)
-    attention_mask[:, :prefix_length] = 1
-    position_ids = torch.full((len(rows), width), prefix_length, dtype=torch.long)
-    starts = []
-    for i, row in enumerate(rows):
-        start = 0 if padding_side == "right" else width - len(row)
-        input_ids[i, start : start + len(row)] = torch.tensor(row)
-        attention_mask[i, prefix_length + start : prefix_length + start + len(row)] = 1
-        position_ids[i, start : start + len(row)] = torch.arange(prefix_length, prefix_length + len(row))
-        starts.append(start)
+    input_ids, row_mask = pad(rows, pad_token_id, padding_side)
+    attention_mask = torch.cat([torch.ones(len(rows), prefix_length, dtype=torch.long), row_mask], dim=1)
+    starts = [0 if padding_side == "right" else input_ids.shape[1] - len(row) for row in rows]
     past = None
     if cache is not None:
         past = copy.deepcopy(cache)
@@ -82,7 +74,7 @@ def forward_on_prefix(
     logits = model(
         input_ids=input_ids.to(device),
         attention_mask=attention_mask.to(device),
-        position_ids=position_ids.to(device),
+        position_ids=(prefix_length + position_ids(row_mask)).to(device),
         past_key_values=past,
         use_cache=cache is not None,
     ).logits
@@ -121,7 +113,7 @@ def option_rows(request: MCRequest, context: list[int]) -> tuple[list[list[int]]
     return rows, index
 
 
-def normalise(request: MCRequest, option: int, logprob: float, scoring: str) -> float:
+def normalize(request: MCRequest, option: int, logprob: float, scoring: str) -> float:
     return logprob if scoring == "letter" else logprob / request.continuation_chars[option]
 
 
@@ -136,8 +128,8 @@ def score_cached(
     desc: str | None = None,
 ) -> torch.Tensor:
     """(num_requests, 4) scores in request order, by the prefix-cached batched path (`batch_size` questions)."""
-    if padding_side not in PADDING_SIDES:
-        raise ValueError(f"padding_side must be one of {PADDING_SIDES}, got {padding_side!r}")
+    if padding_side not in PADDING_SIDES:  # before any work, not at the first batch
+        raise ValueError(f"padding side must be one of {PADDING_SIDES}, got {padding_side!r}")
     scores = torch.empty(len(requests), 4)
     order = sorted(range(len(requests)), key=lambda i: requests[i].num_shots)  # shots dropped -> own prefix
     progress = tqdm(total=len(requests), desc=desc, leave=False, disable=desc is None)
@@ -157,7 +149,7 @@ def score_cached(
                 for option, row in enumerate(row_of_option):
                     cont = requests[i].continuation_ids[option]
                     logprob = continuation_logprob(logits[row], starts[row], context_length, cont)
-                    scores[i, option] = normalise(requests[i], option, logprob, scoring)
+                    scores[i, option] = normalize(requests[i], option, logprob, scoring)
             progress.update(len(batch))
     progress.close()
     return scores
@@ -173,5 +165,5 @@ def score_reference(model: PreTrainedModel, requests: list[MCRequest], scoring: 
         logits = [model(input_ids=torch.tensor([row], device=device)).logits[0].float() for row in rows]
         for option, cont in enumerate(request.continuation_ids):
             logprob = continuation_logprob(logits[index[option]], 0, len(request.context_ids), cont)
-            scores[i, option] = normalise(request, option, logprob, scoring)
+            scores[i, option] = normalize(request, option, logprob, scoring)
     return scores

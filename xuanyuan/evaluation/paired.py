@@ -14,7 +14,7 @@ import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..data.records import iter_jsonl
+from ..data.records import iter_records
 
 QuestionKey = tuple[str, str]  # (subject, id)
 
@@ -46,7 +46,7 @@ def load_clusters(answers_path: str | Path, split: str) -> dict[QuestionKey, str
     """Question -> the fact it asks, from the embedded exam's answers.jsonl (`fact` key)."""
     return {
         (record.data["subject"], str(record.data["id"])): record.data.get("fact", f"{record.line}")
-        for record in iter_jsonl(answers_path)
+        for record in iter_records(answers_path)
         if record.data.get("split") == split
     }
 

@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from ..utils.padding import longest_first, pad
+
 
 @dataclass
 class PerplexityResult:
@@ -45,16 +47,10 @@ def summed_nll(
 ) -> tuple[float, int]:
     """Total next-token negative log-likelihood (nats, fp32) over all windows, and the tokens predicted."""
     device = next(model.parameters()).device
-    order = sorted(range(len(windows)), key=lambda i: len(windows[i]), reverse=True)
     total_nll, total_tokens = 0.0, 0
-    for start in tqdm(range(0, len(order), batch_size), desc="perplexity", leave=False, disable=not progress):
-        batch = [windows[i] for i in order[start : start + batch_size]]
-        width = max(len(w) for w in batch)
-        input_ids = torch.full((len(batch), width), pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros_like(input_ids)
-        for row, window in enumerate(batch):
-            input_ids[row, : len(window)] = torch.tensor(window)
-            attention_mask[row, : len(window)] = 1
+    batches = list(longest_first([len(w) for w in windows], batch_size))
+    for rows in tqdm(batches, desc="perplexity", leave=False, disable=not progress):
+        input_ids, attention_mask = pad([windows[i] for i in rows], pad_token_id)
         input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
         logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1].float()
         targets = input_ids[:, 1:].masked_fill(attention_mask[:, 1:] == 0, -100)

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..data.preferences import PreferencePair, encode_conversation
+from ..utils.padding import longest_first, pad
 from . import plots
 
 
@@ -65,16 +66,10 @@ def check_padding(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) ->
 def score_sequences(model: PreTrainedModel, sequences: list[list[int]], pad_token_id: int, batch_size: int = 16):
     """The pooled score (`logits[:, 0]`, fp32) of every token sequence, batched by length, right-padded."""
     device = next(model.parameters()).device
-    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]), reverse=True)
     scores = [0.0] * len(sequences)
-    for start in tqdm(range(0, len(order), batch_size), desc="reward", leave=False):
-        rows = order[start : start + batch_size]
-        width = max(len(sequences[i]) for i in rows)
-        input_ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros_like(input_ids)
-        for row, index in enumerate(rows):
-            input_ids[row, : len(sequences[index])] = torch.tensor(sequences[index])
-            attention_mask[row, : len(sequences[index])] = 1
+    batches = list(longest_first([len(s) for s in sequences], batch_size))
+    for rows in tqdm(batches, desc="reward", leave=False):
+        input_ids, attention_mask = pad([sequences[i] for i in rows], pad_token_id)
         logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
         for index, score in zip(rows, logits[:, 0].float().tolist(), strict=True):
             scores[index] = score
@@ -89,7 +84,7 @@ def score_pairs(
     max_length: int | None = None,
 ) -> PairScores:
     """Reward of the chosen and the rejected response of every pair (pairs over `max_length` skipped)."""
-    pad = check_padding(model, tokenizer)
+    pad_token_id = check_padding(model, tokenizer)
     model.eval()
     kept, sequences = [], []
     for pair in pairs:
@@ -101,7 +96,7 @@ def score_pairs(
     not_eos = sum(ids[-1] != tokenizer.eos_token_id for ids in sequences)
     if not_eos:
         warnings.warn(f"{not_eos} of {len(sequences)} rendered responses do not end with the EOS token", stacklevel=2)
-    scores = score_sequences(model, sequences, pad, batch_size)
+    scores = score_sequences(model, sequences, pad_token_id, batch_size)
     return PairScores(
         ids=[p.id for p in kept],
         categories=[p.category for p in kept],

@@ -1,4 +1,5 @@
-"""Calibration samples for GPTQ: token ids from a JSONL file or a Hub dataset.
+"""Calibration samples for GPTQ: token ids from any source `xuanyuan.data.records` reads (a JSONL file, a
+glob, a Hub dataset `name[:config]:split`, …).
 
 A record is either `{"text": ...}` (a document) or `{"messages": [{"role", "content"}, ...]}` (a chat,
 rendered with the tokenizer's chat template, so the quantizer sees the format the chat model serves).
@@ -7,27 +8,9 @@ Bad records raise `RecordError` naming the file (or dataset), line (or row) and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 from transformers import PreTrainedTokenizerBase
 
-from ..data.records import Record, RecordError, iter_jsonl, require_text
-
-
-def iter_records(source: str, split: str = "train", config_name: str | None = None) -> Iterator[Record]:
-    """Records of a local JSONL file, or rows of a Hub dataset (`row` numbers start at 1, like lines)."""
-    if source.endswith(".jsonl") or Path(source).is_file():
-        if not Path(source).is_file():
-            raise FileNotFoundError(f"Calibration file {source} does not exist.")
-        yield from iter_jsonl(source)
-        return
-    from datasets import load_dataset
-
-    dataset = load_dataset(source, config_name, split=split, streaming=True)
-    where = f"{source} [{config_name + '/' if config_name else ''}{split}]"
-    for row_number, row in enumerate(dataset, start=1):
-        yield Record(where, row_number, dict(row))
+from ..data.records import Record, RecordError, iter_records, require_text, resolve_sources
 
 
 def record_to_text(record: Record, tokenizer: PreTrainedTokenizerBase, text_field: str, messages_field: str) -> str:
@@ -58,8 +41,6 @@ def load_calibration(
     num_samples: int = 128,
     max_length: int = 512,
     min_length: int = 16,
-    split: str = "train",
-    config_name: str | None = None,
     text_field: str = "text",
     messages_field: str = "messages",
 ) -> list[dict[str, list[int]]]:
@@ -70,7 +51,7 @@ def load_calibration(
     enough a `ValueError` says so.
     """
     examples, too_short = [], 0
-    for record in iter_records(source, split, config_name):
+    for record in (record for path in resolve_sources(source) for record in iter_records(path)):
         text = record_to_text(record, tokenizer, text_field, messages_field)
         rendered = text_field not in record.data
         ids = tokenizer(text, add_special_tokens=not rendered, truncation=True, max_length=max_length)["input_ids"]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
-
+from ..hub import ModelCard
 from .report import report_markdown
 
 LOADING = {
@@ -15,41 +14,31 @@ LOADING = {
 }
 
 
-def model_card(report: dict, base_model: str, command: str) -> str:
-    """README.md text: Hub metadata, the recipe that made the checkpoint, its quality report, how to load it.
-
-    `base_model` enters the Hub metadata only when it is a Hub id (not a local folder).
-    """
+def quantized_model_card(report: dict, base_model: str, command: str) -> ModelCard:
+    """The card of a quantized checkpoint: the recipe that made it, its quality report, how to load it."""
     method = report["method"]
     backend = method["library"]
-    metadata = {
-        **({} if Path(base_model).exists() else {"base_model": base_model}),  # the Hub wants a repo id here
-        "library_name": "transformers",
-        "pipeline_tag": "text-generation",
-        "tags": ["xuanyuan", "finance", "quantized", backend, f"{method['bits']}-bit"],
-        "language": ["zh"],
-    }
-    settings = "\n".join(f"- `{key}`: `{value}`" for key, value in method.items())
-    return (
-        f"---\n{yaml.safe_dump(metadata, allow_unicode=True, sort_keys=False)}---\n\n"
-        f"# {Path(report['quantized']['path']).name}: {method['bits']}-bit {backend} quantization of {base_model}\n\n"
-        f"Made with xuanyuan-recipes:\n\n```bash\n{command}\n```\n\nSettings:\n\n{settings}\n\n"
-        f"## Quality against the original\n\n{report_markdown(report)}\n"
+    config = json.dumps(report["quantized"]["quantization_config"], indent=2, default=str)
+    quality = (
+        f"{report_markdown(report)}\n"
         "Perplexity is per token on held-out documents (non-overlapping windows); KL and relative L2 compare "
-        "next-token logits on fixed finance prompts; sizes count the weight files only.\n\n"
-        f"## Use\n\n```bash\n{LOADING[backend]}\n```\n\n```python\n"
-        "from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
-        f'model = AutoModelForCausalLM.from_pretrained("<this repo>", device_map="auto", trust_remote_code=True)\n'
-        'tokenizer = AutoTokenizer.from_pretrained("<this repo>")\n```\n\n'
-        f"<details><summary>quantization_config</summary>\n\n```json\n"
-        f"{json.dumps(report['quantized']['quantization_config'], indent=2, default=str)}\n```\n</details>\n"
+        "next-token logits on fixed finance prompts; sizes count the weight files only."
     )
-
-
-def write_model_card(output_dir: str | Path, report: dict, base_model: str, command: str) -> Path:
-    path = Path(output_dir, "README.md")
-    path.write_text(model_card(report, base_model, command), encoding="utf-8")
-    return path
+    return ModelCard(
+        model_name=Path(report["quantized"]["path"]).name,
+        base_model=base_model,
+        stage=f"{method['bits']}-bit {backend} quantization",
+        made_with=f"`quantize/{'gptq' if backend == 'gptq' else 'bnb'}.py`",
+        command=command,
+        sections={
+            "Settings": "\n".join(f"- `{key}`: `{value}`" for key, value in method.items()),
+            "Quality against the original": quality,
+            "quantization_config": f"```json\n{config}\n```",
+        },
+        install=LOADING[backend],
+        load_kwargs='device_map="auto", trust_remote_code=True',
+        tags=["xuanyuan", "finance", "quantized", backend, f"{method['bits']}-bit"],
+    )
 
 
 def push_folder(output_dir: str | Path, repo_id: str, private: bool = False) -> str:

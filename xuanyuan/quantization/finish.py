@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .card import push_folder, write_model_card
+from ..hub import write_model_card
+from .card import push_folder, quantized_model_card
 from .exam import ceval_scorer
 from .report import ReportSettings, quality_report, write_report
 
@@ -36,7 +37,7 @@ def finish_checkpoint(
     )
     result = quality_report(model_path, str(output_dir), report, method, scorer, device)
     write_report(result, output_dir)
-    write_model_card(output_dir, result, base_model=model_path, command=command)
+    write_model_card(output_dir, quantized_model_card(result, base_model=model_path, command=command))
     if hub.push_to_hub:
         result["hub_url"] = push_folder(output_dir, hub.hub_model_id, hub.hub_private)
     return result

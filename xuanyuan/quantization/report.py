@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 
-from ..data.records import iter_jsonl, require_text
+from ..data.records import iter_records, require_text
 from ..evaluation.perplexity import evaluate_perplexity
 from ..tokenization import load_tokenizer
 from .agreement import logit_agreement
@@ -88,7 +88,7 @@ def prompt_logits(model: PreTrainedModel, prompts: list[list[int]]) -> torch.Ten
 
 
 def load_eval_texts(settings: ReportSettings) -> list[str]:
-    texts = [require_text(r, settings.text_field) for path in settings.eval_data_files for r in iter_jsonl(path)]
+    texts = [require_text(r, settings.text_field) for path in settings.eval_data_files for r in iter_records(path)]
     return texts[: settings.max_eval_documents]
 
 

@@ -7,10 +7,6 @@ subclass) import without TRL.
 from ..utils.lazy import lazy_exports
 
 _SOURCES = {
-    "Mixture": "mixture",
-    "MixtureSampler": "mixture",
-    "RatioRule": "mixture",
-    "rebalance_shares": "mixture",
     "XuanYuanSFTConfig": "sft",
     "XuanYuanSFTTrainer": "sft",
 }

@@ -6,8 +6,8 @@ checkpointing, accelerate / DeepSpeed / FSDP and TensorBoard are the Trainer's. 
   collated by `PackedCollator`;
 - per-domain loss: every row is one domain, so the per-token loss of each row is summed into its domain
   (all-reduced over processes) and logged as `loss/<domain>`, with the ratios in force as
-  `mixture/<domain>` and the share of real tokens as `token_utilisation`, at every logging step;
-- the mixture controller every `mixture_interval` steps (`xuanyuan.data.mixture.reweight`); each change
+  `mixture/<domain>` and the share of real tokens as `token_utilization`, at every logging step;
+- the mixture controller every `mixture_interval` steps (`xuanyuan.data.mixture.domains.reweight`); each change
   is logged (logger; the `mixture/<domain>` curves) and saved, with the partial loss sums, as
   `pretrain_state.json` in every checkpoint, so `train(resume_from_checkpoint=...)` continues with the
   same data order and mixture.
@@ -22,20 +22,21 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from transformers import Trainer, TrainerCallback, TrainingArguments
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from transformers.utils import logging
 
-from ..data.mixture import (
+from ..data.mixture import normalize
+from ..data.mixture.domains import (
     ControllerConfig,
     MixtureBatchSampler,
     MixtureChange,
     MixtureState,
     implied_epochs,
-    normalise,
     parse_domain_weights,
     reweight,
 )
 from ..data.packing import DOCUMENT_ATTENTION_MODES, PackedCollator, PackedDataset
+from .checkpoints import resolve_resume
 from .loss_curves import LossCurveCallback
 
 logger = logging.get_logger(__name__)
@@ -54,7 +55,7 @@ class PretrainConfig(TrainingArguments):
     bucket_lengths: list[int] = field(
         default_factory=lambda: [2048, 4096, 8192, 16384], metadata={"help": "Packed sequence lengths."}
     )
-    packing_min_utilisation: float = field(
+    packing_min_utilization: float = field(
         default=0.99, metadata={"help": "Re-wrap the most padded sequences until this share is real tokens (0: off)."}
     )
     document_attention: str = field(
@@ -63,7 +64,7 @@ class PretrainConfig(TrainingArguments):
     )
     domain_weights: list[str] = field(
         default_factory=list,
-        metadata={"help": "Token share per domain as name=weight (normalised); empty: the corpus's own shares."},
+        metadata={"help": "Token share per domain as name=weight (normalized); empty: the corpus's own shares."},
     )
     mixture_interval: int = field(default=0, metadata={"help": "Re-weight the mixture every N steps (0: fixed)."})
     mixture_flat_threshold: float = field(default=0.01, metadata={"help": "Relative loss drop that counts as flat."})
@@ -144,7 +145,7 @@ class PretrainTrainer(Trainer):
             domain_tokens[sequence.domain] += sequence.num_real_tokens
         weights = parse_domain_weights(args.domain_weights) if args.domain_weights else domain_tokens
         self.domain_tokens = domain_tokens
-        self.mixture = MixtureState(base_ratios=normalise(weights))
+        self.mixture = MixtureState(base_ratios=normalize(weights))
         self.losses = DomainLossTracker(domains)
         self.sampler = MixtureBatchSampler(
             [s.length for s in train_dataset.sequences],
@@ -158,6 +159,7 @@ class PretrainTrainer(Trainer):
         if args.mixture_interval > 0:
             self.add_callback(MixtureControllerCallback(self))
         self.add_callback(LossCurveCallback("pretraining", group_kind="domain"))
+        self.add_callback(PretrainStateCallback(self))
 
     # ---- data ----
     def get_train_dataloader(self) -> torch.utils.data.DataLoader:
@@ -184,7 +186,7 @@ class PretrainTrainer(Trainer):
             sums = self.losses.reduce(self.accelerator, "log")
             self.losses.reset("log")
             logs.update({f"loss/{d}": v for d, v in self.losses.mean_losses(sums).items()})
-            logs["token_utilisation"] = float(sums[2].sum() / max(sums[3].sum(), 1))
+            logs["token_utilization"] = float(sums[2].sum() / max(sums[3].sum(), 1))
             logs.update({f"mixture/{d}": r for d, r in self.mixture.ratios.items()})
         super().log(logs, start_time)
 
@@ -212,15 +214,6 @@ class PretrainTrainer(Trainer):
             "domains": self.losses.domains,
         }
 
-    def _save_checkpoint(self, model, trial) -> None:
-        state = self.state_dict_for_checkpoint()
-        folder = os.path.join(self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
-        if self.args.should_save:
-            os.makedirs(folder, exist_ok=True)
-            with open(os.path.join(folder, STATE_FILE), "w", encoding="utf-8") as handle:
-                json.dump(state, handle, indent=2)
-        super()._save_checkpoint(model, trial)
-
     def load_pretrain_state(self, checkpoint: str) -> None:
         with open(os.path.join(checkpoint, STATE_FILE), encoding="utf-8") as handle:
             state = json.load(handle)
@@ -235,17 +228,14 @@ class PretrainTrainer(Trainer):
                 self.losses.sums[window].zero_()
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
-        if resume_from_checkpoint in (True, "true", "True", "last"):
-            resume_from_checkpoint = get_last_checkpoint(self.args.output_dir)
-            if resume_from_checkpoint is None:
-                raise ValueError(f"no checkpoint to resume from in {self.args.output_dir}")
+        resume_from_checkpoint = resolve_resume(resume_from_checkpoint, self.args.output_dir, STATE_FILE)
         if resume_from_checkpoint:
             self.load_pretrain_state(resume_from_checkpoint)
-        return super().train(resume_from_checkpoint=resume_from_checkpoint or None, **kwargs)
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
     # ---- report ----
     def summary(self) -> dict:
-        """Per-domain losses of the last logging window, tokens seen, utilisation and the mixture history."""
+        """Per-domain losses of the last logging window, tokens seen, utilization and the mixture history."""
         total = self.losses.reduce(self.accelerator, "total")
         final = [h for h in self.state.log_history if "loss" in h] or [{}]
         tokens_seen = {d: int(total[2, i]) for i, d in enumerate(self.losses.domains)}
@@ -255,7 +245,7 @@ class PretrainTrainer(Trainer):
             "domain_losses_whole_run": self.losses.mean_losses(total),
             "tokens_seen": int(total[2].sum()),
             "token_slots_seen": int(total[3].sum()),
-            "token_utilisation": float(total[2].sum() / max(total[3].sum(), 1)),
+            "token_utilization": float(total[2].sum() / max(total[3].sum(), 1)),
             "tokens_seen_per_domain": tokens_seen,
             "epochs_seen_per_domain": {d: tokens_seen[d] / n for d, n in self.domain_tokens.items() if n},
             "planned_epochs_per_domain": implied_epochs(
@@ -284,4 +274,25 @@ class MixtureControllerCallback(TrainerCallback):
             self.trainer.control_mixture()
 
 
-__all__ = ["DomainLossTracker", "MixtureControllerCallback", "PretrainConfig", "PretrainTrainer"]
+class PretrainStateCallback(TrainerCallback):
+    """Writes the mixture and loss sums into each checkpoint once the Trainer has saved it, so the state file
+    marks a complete checkpoint (`resolve_resume` only picks those)."""
+
+    def __init__(self, trainer: PretrainTrainer):
+        self.trainer = trainer
+
+    def on_save(self, args, state, control, **kwargs):
+        saved = self.trainer.state_dict_for_checkpoint()  # a collective: every process gets here
+        folder = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
+        if args.should_save:
+            with open(os.path.join(folder, STATE_FILE), "w", encoding="utf-8") as handle:
+                json.dump(saved, handle, indent=2)
+
+
+__all__ = [
+    "DomainLossTracker",
+    "MixtureControllerCallback",
+    "PretrainConfig",
+    "PretrainStateCallback",
+    "PretrainTrainer",
+]

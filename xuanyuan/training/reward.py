@@ -3,7 +3,7 @@
 XuanYuan-6B trains its reward model with DeepSpeed-Chat's token-level contrastive loss: for each pair the
 value head's outputs are compared at every position from the first token where chosen and rejected differ
 to the end of the longer one, not only at the last token. The report found that a sentence-level RM
-(last token only) scores a higher pairwise accuracy, but a PPO critic initialised from it made training
+(last token only) scores a higher pairwise accuracy, but a PPO critic initialized from it made training
 unstable, because its values before the last token were never trained; the token-level RM gives the critic
 meaningful per-token values. Both losses are here (`reward_loss`), with an optional margin term
 (Llama 2's −log σ(r_c − r_r − m), m from the label strength), as small pure functions over the
@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from trl import RewardConfig, RewardTrainer
 
 from ..modeling.modeling_xuanyuan import last_token_index
+from .trl_adapter import RewardHooks
 
 REWARD_LOSSES = ("token_level", "sentence_level")
 
@@ -153,7 +154,7 @@ def token_values(model: torch.nn.Module, inputs: dict) -> tuple[torch.Tensor, ob
     return captured[-1].squeeze(-1), outputs
 
 
-class XuanYuanRewardTrainer(RewardTrainer):
+class XuanYuanRewardTrainer(RewardHooks, RewardTrainer):
     """`RewardTrainer` with the pairwise loss chosen by `args.reward_loss` on per-token values.
 
     Besides TRL's logged metrics it logs the margin variance, and keeps every training pair's
@@ -176,19 +177,7 @@ class XuanYuanRewardTrainer(RewardTrainer):
         if self.args.center_rewards_coefficient is not None:
             loss = loss + self.args.center_rewards_coefficient * torch.mean((chosen + rejected) ** 2)
 
+        margins = self.log_pairs(mode, inputs["attention_mask"], chosen, rejected)
         if mode == "train":
-            tokens = self.accelerator.gather_for_metrics(inputs["attention_mask"].sum()).sum().item()
-            self._total_train_tokens += tokens // self._tp_size
-        self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
-        with torch.no_grad():
-            scores = self.accelerator.gather_for_metrics(torch.cat([chosen, rejected]).detach())
-            margins = self.accelerator.gather_for_metrics((chosen - rejected).detach())
-            self._metrics[mode]["min_reward"].append(scores.min().item())
-            self._metrics[mode]["mean_reward"].append(scores.mean().item())
-            self._metrics[mode]["max_reward"].append(scores.max().item())
-            self._metrics[mode]["accuracy"].append((margins > 0).float().mean().item())
-            self._metrics[mode]["margin"].append(margins.mean().item())
-            self._metrics[mode]["margin_var"].append(margins.var(unbiased=False).item())
-            if mode == "train":
-                self.margin_history[self.state.global_step + 1].extend(margins.tolist())
+            self.margin_history[self.state.global_step + 1].extend(margins.tolist())
         return (loss, outputs) if return_outputs else loss

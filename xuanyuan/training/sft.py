@@ -23,9 +23,10 @@ from datasets import Dataset, concatenate_datasets
 from transformers.integrations import TensorBoardCallback
 from trl import SFTConfig, SFTTrainer
 
+from ..data.mixture.categories import PRETRAIN, Mixture, MixtureSampler, RatioRule, rebalance_shares
 from ..hub import ModelCard, write_model_card
 from .loss_curves import LossCurveCallback
-from .mixture import PRETRAIN, Mixture, MixtureSampler, RatioRule, rebalance_shares
+from .trl_adapter import SFTHooks, fused_loss_outputs, fused_token_log_probs
 
 
 @dataclass
@@ -70,7 +71,7 @@ class GroupTaggingCollator:
         return batch
 
 
-class XuanYuanSFTTrainer(SFTTrainer):
+class XuanYuanSFTTrainer(SFTHooks, SFTTrainer):
     """`SFTTrainer` with `pretrain_dataset` (mixed fine-tuning) and per-category / per-source losses.
 
     `train_dataset` holds instruction records (`messages` or `prompt`/`completion`) with a `category` column;
@@ -79,6 +80,7 @@ class XuanYuanSFTTrainer(SFTTrainer):
     """
 
     _tag_names = ["trl", "sft", "xuanyuan"]
+    extra_columns = ("group_id",)
 
     def __init__(
         self,
@@ -96,14 +98,7 @@ class XuanYuanSFTTrainer(SFTTrainer):
             raise ValueError("packing merges examples before sampling: use padding_free instead with a data mix")
         if args.dynamic_category_ratios and args.eval_strategy != "epoch":
             raise ValueError("dynamic_category_ratios rebalances at each epoch's evaluation: set eval_strategy=epoch")
-        # TRL leaves truncation to the caller for padding-free batches without packing; it is done in
-        # `_prepare_dataset` below.
-        self._padding_free_max_length = None
-        if args.padding_free and not args.packing and args.max_length is not None:
-            self._padding_free_max_length, args.max_length = args.max_length, None
-        super().__init__(model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset, **kwargs)
-        if self._padding_free_max_length is not None:
-            args.max_length = self._padding_free_max_length
+        super().__init__(model, args, train_dataset=train_dataset, eval_dataset=eval_dataset, **kwargs)
         self.card = card
         self.add_callback(LossCurveCallback("SFT"))
         # transformers names TensorBoard's folder at `train()`; an evaluation before it (the recipe's held-out
@@ -120,7 +115,7 @@ class XuanYuanSFTTrainer(SFTTrainer):
         self.mixture = Mixture.from_counts(Counter(self.train_dataset["category"]), args.pretrain_ratio)
         train = self._tag(self.train_dataset, "train")
         if pretrain_dataset is not None and args.pretrain_ratio > 0:
-            pretrain = self._prepare_dataset(pretrain_dataset, self.processing_class, args, False, None, "pretrain")
+            pretrain = self.prepare_dataset(pretrain_dataset, "pretrain")
             train = concatenate_datasets([train, self._tag(pretrain, "pretrain")])
         self.train_dataset = train
         if isinstance(self.eval_dataset, dict):
@@ -135,14 +130,6 @@ class XuanYuanSFTTrainer(SFTTrainer):
         self._previous_epoch: dict | None = None
 
     # --- data -------------------------------------------------------------------------------------
-    def _prepare_dataset(self, dataset, processing_class, args, packing, formatting_func, dataset_name):
-        dataset = super()._prepare_dataset(dataset, processing_class, args, packing, formatting_func, dataset_name)
-        if self._padding_free_max_length is None or packing:
-            return dataset
-        limit = self._padding_free_max_length
-        dataset = dataset.map(lambda e: {"input_ids": e["input_ids"][:limit], "labels": e["labels"][:limit]})
-        return dataset.filter(lambda e: any(label != -100 for label in e["labels"][1:]))
-
     def _tag(self, dataset: Dataset, name: str) -> Dataset:
         """Keep the model columns and add `group_id` (the example's category, or the pretraining group)."""
         pretrain_group = len(self.mixture.categories)
@@ -157,15 +144,9 @@ class XuanYuanSFTTrainer(SFTTrainer):
         keep = [c for c in ("input_ids", "labels") if c in dataset.column_names]
         return dataset.select_columns(keep).add_column("group_id", groups)
 
-    def _set_signature_columns_if_needed(self):
-        super()._set_signature_columns_if_needed()
-        if "group_id" not in self._signature_columns:
-            self._signature_columns = [*self._signature_columns, "group_id"]
-
-    def _get_train_sampler(self, train_dataset=None):
-        dataset = self.train_dataset if train_dataset is None else train_dataset
+    def train_sampler(self, dataset):
         if self.mixture is None or not (self.args.pretrain_ratio > 0 or self.args.dynamic_category_ratios):
-            return super()._get_train_sampler(train_dataset)
+            return None
         groups = dataset["group_id"]
         instruction = sum(g < len(self.mixture.categories) for g in groups)
         # An epoch sees each instruction example about once, plus its share of pretraining text.
@@ -183,14 +164,9 @@ class XuanYuanSFTTrainer(SFTTrainer):
         group_ids = inputs.pop("group_ids", None)
         if group_ids is None or self.mixture is None:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        captured = []  # the fused forward's outputs carry the per-token log-probabilities TRL's loss used
-        handle = model.register_forward_hook(lambda _module, _args, output: captured.append(output))
-        try:
+        with fused_loss_outputs(model) as captured:
             result = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        finally:
-            handle.remove()
-        fused = next(o for o in captured if getattr(o, "log_probs", None) is not None)
-        self._accumulate(fused.log_probs.detach(), fused.label_mask, group_ids)
+        self._accumulate(*fused_token_log_probs(captured), group_ids)
         return result
 
     def _accumulate(self, log_probs: torch.Tensor, label_mask: torch.Tensor, group_ids: torch.Tensor) -> None:

@@ -1,4 +1,4 @@
-"""The pretraining-data pipeline on datatrove: read → normalise → rule filters → perplexity → safety → MinHash
+"""The pretraining-data pipeline on datatrove: read → normalize → rule filters → perplexity → safety → MinHash
 dedup → domain sampling → shards + per-stage stats.
 
 Each stage is a datatrove block in its own module (plus the models the perplexity and safety filters use);

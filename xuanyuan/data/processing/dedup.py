@@ -4,7 +4,7 @@ components → keep one document per component, globally across all shards.
 Bucket matching and the final filter are datatrove's blocks; the rest is ours:
 - `CharTokenizer`: shingles are character n-grams (whitespace dropped) of datatrove's simplified text with
   numbers kept. datatrove's `language="zh"` tokenizer does not segment Chinese, and its default
-  normalisation maps every digit to 0, which would merge finance reports that differ only in their figures.
+  normalization maps every digit to 0, which would merge finance reports that differ only in their figures.
 - `CharMinhashSignature` writes exactly the signature files datatrove's `MinhashDedupSignature` writes with
   `CharTokenizer` (same hashes, same sorted records: a test compares the bytes), faster: n-grams are slices
   of one string instead of joined tuples, and the permutations run for a batch of documents in one numpy

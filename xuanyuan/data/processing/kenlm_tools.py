@@ -32,7 +32,7 @@ def require_kenlm_tool(name: str) -> Path:
 
 
 def train_arpa(sentences_file: str | Path, arpa_file: str | Path, order: int, memory: str = "20%") -> None:
-    """Train a modified Kneser-Ney `order`-gram model on one space-tokenised sentence per line.
+    """Train a modified Kneser-Ney `order`-gram model on one space-tokenized sentence per line.
 
     `--discount_fallback` lets lmplz finish on small corpora whose count-of-counts cannot estimate
     every discount (it then uses fixed discounts); `memory` caps lmplz's sort buffers (`-S`).

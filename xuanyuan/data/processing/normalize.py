@@ -1,4 +1,4 @@
-"""Normalisation: traditional → simplified, character widths, repeated symbols, whitespace. Nothing is dropped.
+"""Normalization: traditional → simplified, character widths, repeated symbols, whitespace. Nothing is dropped.
 
 Conversion uses OpenCC (`t2s`, character-based: 報導 → 报导). The width and whitespace rules are small and
 corpus-specific, so they are written here as pure functions (each testable alone) rather than pulled from a
@@ -124,9 +124,9 @@ def unify_punctuation(text: str, lang: str = "zh") -> str:
 
 @dataclass
 class NormalizeConfig:
-    """Stage 1, normalisation (a formatter: changes text, drops nothing)."""
+    """Stage 1, normalization (a formatter: changes text, drops nothing)."""
 
-    normalize: bool = field(default=True, metadata={"help": "Run the normalisation stage at all."})
+    normalize: bool = field(default=True, metadata={"help": "Run the normalization stage at all."})
     t2s: bool = field(default=True, metadata={"help": "Traditional → simplified Chinese with OpenCC t2s."})
     unify_width: bool = field(
         default=True, metadata={"help": "Full-width letters/digits → ASCII; punctuation width by script context."}
@@ -137,10 +137,10 @@ class NormalizeConfig:
 
 
 class TextNormalizer(PipelineStep):
-    """Applies the enabled normalisations in a fixed order and counts the documents each one changed."""
+    """Applies the enabled normalizations in a fixed order and counts the documents each one changed."""
 
     type = "✂️ - FORMAT"
-    name = "🧽 Normalise"
+    name = "🧽 Normalize"
 
     def __init__(self, config: NormalizeConfig):
         super().__init__()
@@ -167,7 +167,7 @@ class TextNormalizer(PipelineStep):
         return ops
 
     def normalize(self, text: str, lang: str = "zh") -> tuple[str, list[str]]:
-        """The normalised text and the names of the operations that changed it."""
+        """The normalized text and the names of the operations that changed it."""
         changed = []
         for name, operation in self.operations(lang):
             new_text = operation(text)

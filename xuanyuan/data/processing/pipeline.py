@@ -2,7 +2,7 @@
 
 Five executors run in order (each waits for the previous one):
 
-1. `filter` (`tasks` tasks): read → normalise → rule filters → perplexity → safety → intermediate shard
+1. `filter` (`tasks` tasks): read → normalize → rule filters → perplexity → safety → intermediate shard
    + MinHash signatures;
 2. `buckets` (`bucket_tasks` tasks, whole bands each by default): datatrove's LSH bucket matching → candidate
    pairs;
@@ -31,12 +31,12 @@ from xuanyuan.data.processing.dedup import BandGroupBuckets, DedupConfig, Verifi
 from xuanyuan.data.processing.local_executor import LocalExecutor
 from xuanyuan.data.processing.meter import Metered
 from xuanyuan.data.processing.normalize import NormalizeConfig, TextNormalizer
-from xuanyuan.data.processing.reader import RecordReader, resolve_inputs
+from xuanyuan.data.processing.reader import RecordReader
 from xuanyuan.data.processing.rules import KeywordFilter, LineFilter, MinLengthFilter, RuleFilterConfig, read_keywords
 from xuanyuan.data.processing.sampling import DomainSampler, SamplingConfig
 from xuanyuan.data.processing.stats import StatsReport
 from xuanyuan.data.processing.writers import AsideWriter, TaskShardReader, intermediate_writer, output_writer
-from xuanyuan.data.records import skips_bad_records
+from xuanyuan.data.records import resolve_sources, skips_bad_records
 from xuanyuan.utils.extras import require
 
 
@@ -271,9 +271,9 @@ class DataPipeline:
     def launch(self) -> dict | None:
         """Run (local, ray) or submit (slurm) every executor; returns the report when it ran here.
 
-        Ray: joins the Ray instance already initialised in this process, else `ray.init()` (which connects to
+        Ray: joins the Ray instance already initialized in this process, else `ray.init()` (which connects to
         the cluster named by `RAY_ADDRESS`, or starts a local instance)."""
-        paths = resolve_inputs(self.run.input)
+        paths = resolve_sources(self.run.input)
         self.prepare_output_dir()
         if self.run.executor == "ray":
             ray = require("ray")

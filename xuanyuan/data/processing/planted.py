@@ -12,8 +12,7 @@ from pathlib import Path
 
 import regex
 
-from xuanyuan.data.processing.reader import iter_raw_records, resolve_inputs
-from xuanyuan.data.records import check_unique_id, iter_jsonl
+from xuanyuan.data.records import check_unique_id, iter_entries, iter_records, resolve_sources
 
 _HALF_PUNCT_NEXT_TO_HAN = regex.compile(r"\p{Han}[,;:?!]|[,;:?!(]\p{Han}|\p{Han}[.)]|%\.\p{Han}")
 _SYMBOL_RUN = regex.compile(r"([\p{P}\p{S}])\1{2,}")
@@ -25,11 +24,11 @@ def load_run(output_dir: str | Path) -> tuple[dict[str, str], dict[str, tuple[st
     out = Path(output_dir)
     kept, removed, seen = {}, {}, {}
     for path in sorted((out / "data").glob("*")):
-        for record in iter_raw_records(str(path)) if path.suffix == ".parquet" else iter_jsonl(path):
+        for record in iter_records(path):
             check_unique_id(seen, record, record.data["id"])
             kept[record.data["id"]] = record.data["text"]
     for path in sorted((out / "removed").glob("*/*.jsonl*")):
-        for record in iter_jsonl(path):
+        for record in iter_records(path):
             check_unique_id(seen, record, record.data["id"])
             removed[record.data["id"]] = (record.data["stage"], record.data["reason"])
     return kept, removed
@@ -40,11 +39,9 @@ def planted_report(planted_file: str, inputs: list[str], output_dir: str) -> dic
 
     t2s = opencc.OpenCC("t2s")
     kept, removed = load_run(output_dir)
-    raw_ids = {
-        record.data.get("id") for path in resolve_inputs(inputs) for record in iter_raw_records(path) if record.data
-    }
+    raw_ids = {entry.data.get("id") for path in resolve_sources(inputs) for entry in iter_entries(path) if entry.data}
     per_kind: dict[str, Counter] = {}
-    for item in (record.data for record in iter_jsonl(planted_file)):
+    for item in (record.data for record in iter_records(planted_file)):
         doc_id, kind, detail = item["id"], item["kind"], item.get("detail", "")
         counts = per_kind.setdefault(kind, Counter())
         counts["planted"] += 1

@@ -1,10 +1,10 @@
-"""Reading JSONL / JSONL.gz / parquet documents into datatrove `Document`s, strictly.
+"""Reading records into datatrove `Document`s, strictly.
 
-datatrove's own readers log and skip a malformed line and stop a file at the first non-UTF-8 byte; the
-issue asks for the opposite: every bad record is an error naming file and line (`RecordError`), or — with
-`on_bad_record="skip"` — counted in the stats and written aside with the reason, never silently dropped. Lines
-are decoded and parsed by `xuanyuan.data.records` (UTF-8, BOM and CRLF accepted), like every other loader's.
-Files are opened read-only through fsspec (local paths, globs, or remote URLs).
+datatrove's own readers log and skip a malformed line and stop a file at the first non-UTF-8 byte; here
+every bad record is an error naming file and line (`RecordError`), or — with `on_bad_record="skip"` —
+counted in the stats and written aside with the reason, never silently dropped. Sources and records come
+from `xuanyuan.data.records`, like every other loader's (files, globs, URLs, Hub datasets; UTF-8, BOM and
+CRLF accepted).
 
 Work is split over tasks by file when there are at least as many files as tasks, otherwise by record
 (record i goes to task i mod tasks), so a single input file still feeds every worker.
@@ -15,81 +15,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass
-from glob import has_magic
 from pathlib import PurePosixPath
 
-import fsspec
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from xuanyuan.data.processing.language import detect_language
-from xuanyuan.data.records import RecordError, decode_bytes, numbered_lines, parse_object, skips_bad_records
-
-JSONL_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".json.zst")
-
-
-def resolve_inputs(patterns: list[str] | str) -> list[str]:
-    """Expand files and globs into a sorted list of input files; a pattern that matches nothing is an error."""
-    patterns = [patterns] if isinstance(patterns, str) else list(patterns)
-    if not patterns:
-        raise ValueError("no input given: pass --input with files or a glob")
-    paths: set[str] = set()
-    for pattern in patterns:
-        fs, _, _ = fsspec.core.get_fs_token_paths(pattern)
-        protocol = fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol
-        found = fs.glob(pattern) if has_magic(pattern) else ([pattern] if fs.isfile(pattern) else [])
-        found = [path for path in found if fs.isfile(path)]
-        if not found:
-            raise FileNotFoundError(f"input {pattern!r} matches no file")
-        for path in found:
-            if not path.endswith((*JSONL_SUFFIXES, ".parquet")):
-                raise ValueError(f"input {path!r}: expected .jsonl, .jsonl.gz, .json(.gz/.zst) or .parquet")
-            paths.add(path if protocol in ("file", "local") else f"{protocol}://{path}")
-    return sorted(paths)
-
-
-@dataclass
-class RawRecord:
-    path: str
-    line: int
-    data: dict | None
-    raw: str
-    problem: tuple[str, str] | None = None  # (reason, message)
-
-
-def _iter_jsonl(path: str) -> Iterator[RawRecord]:
-    with fsspec.open(path, "rb", compression="infer") as handle:
-        for number, offset, raw in numbered_lines(handle):
-            try:
-                text = decode_bytes(path, raw, line=number, offset=offset)
-            except RecordError as error:
-                yield RawRecord(path, number, None, raw.decode("utf-8", "replace"), ("invalid_utf8", error.problem))
-                continue
-            if not text.strip():
-                continue
-            try:
-                data, problem = parse_object(path, number, text), None
-            except RecordError as error:
-                data, problem = None, ("invalid_json", error.problem)
-            yield RawRecord(path, number, data, text, problem)
-
-
-def _iter_parquet(path: str) -> Iterator[RawRecord]:
-    import pyarrow.parquet as pq
-
-    with fsspec.open(path, "rb") as handle:
-        row = 0
-        for batch in pq.ParquetFile(handle).iter_batches(batch_size=1024):
-            for data in batch.to_pylist():
-                row += 1
-                yield RawRecord(path, row, data, "")
-
-
-def iter_raw_records(path: str) -> Iterator[RawRecord]:
-    """Every record of one input file with its 1-based line (row for parquet) and any decoding problem."""
-    return _iter_parquet(path) if path.endswith(".parquet") else _iter_jsonl(path)
+from xuanyuan.data.records import Entry, RecordError, iter_entries, skips_bad_records
 
 
 class RecordReader(PipelineStep):
@@ -115,20 +48,20 @@ class RecordReader(PipelineStep):
         self.paths, self.rejects_writer = list(paths), rejects_writer
         self.default_domain, self.min_cjk_share, self.text_key = default_domain, min_cjk_share, text_key
 
-    def shard(self, rank: int, world_size: int) -> Iterator[RawRecord]:
+    def shard(self, rank: int, world_size: int) -> Iterator[Entry]:
         """This task's records: whole files when there are enough of them, else every world_size-th record."""
         if len(self.paths) >= world_size:
             for path in self.paths[rank::world_size]:
-                yield from iter_raw_records(path)
+                yield from iter_entries(path)
             return
         index = 0
         for path in self.paths:
-            for record in iter_raw_records(path):
+            for record in iter_entries(path):
                 if index % world_size == rank:
                     yield record
                 index += 1
 
-    def validate(self, record: RawRecord) -> tuple[str, str] | None:
+    def validate(self, record: Entry) -> tuple[str, str] | None:
         """(reason, message) for a record whose `text` is missing, not a string or empty; None when valid."""
         if record.problem:
             return record.problem
@@ -141,7 +74,7 @@ class RecordReader(PipelineStep):
             return "empty_text", "expected a non-empty string"
         return None
 
-    def to_document(self, record: RawRecord) -> Document:
+    def to_document(self, record: Entry) -> Document:
         data, text = record.data, record.data[self.text_key]
         name = PurePosixPath(record.path).name
         lang, domain = data.get("lang"), data.get("domain")
@@ -155,7 +88,7 @@ class RecordReader(PipelineStep):
             },
         )
 
-    def reject(self, record: RawRecord, reason: str, message: str, rank: int, writer) -> None:
+    def reject(self, record: Entry, reason: str, message: str, rank: int, writer) -> None:
         error = RecordError(
             record.path, record.line, None if reason in ("invalid_json", "invalid_utf8") else self.text_key, message
         )

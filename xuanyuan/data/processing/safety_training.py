@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from xuanyuan.data.records import RecordError, iter_jsonl, read_text, require_text
+from xuanyuan.data.records import RecordError, iter_records, read_text, require_text
 from xuanyuan.utils.extras import require
 
 from .safety import fasttext_input
@@ -25,7 +25,7 @@ def read_labelled(paths: Iterable[str | Path]) -> list[tuple[str, str]]:
     examples = []
     for path in paths:
         if str(path).endswith(".jsonl"):
-            examples += [(require_text(r, "label"), require_text(r, "text")) for r in iter_jsonl(path)]
+            examples += [(require_text(r, "label"), require_text(r, "text")) for r in iter_records(path)]
             continue
         for number, line in enumerate(read_text(path).splitlines(), start=1):
             if not line.strip():

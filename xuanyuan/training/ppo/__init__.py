@@ -11,7 +11,6 @@ _SOURCES = {
     "PPOTrainer": "trainer",
     "gae": "core",
     "kl_penalized_rewards": "core",
-    "latest_checkpoint": "trainer",
     "masked_mean": "core",
     "policy_loss": "core",
     "value_loss": "core",

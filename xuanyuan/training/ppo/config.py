@@ -47,7 +47,8 @@ class PPOConfig:
         metadata={"help": "Process-group backend; 'gloo' runs DDP or DeepSpeed on CPU (with use_cpu false)."},
     )
     resume_from_checkpoint: str | None = field(
-        default=None, metadata={"help": "A checkpoint-N folder, or 'latest' for the newest in output_dir."}
+        default=None,
+        metadata={"help": "A checkpoint-N folder, or true for the newest in output_dir (the Trainer's meaning)."},
     )
     guard_window: int = field(default=10, metadata={"help": "Steps the reward-hacking guard looks back over."})
     guard_max_reward_slope: float = field(

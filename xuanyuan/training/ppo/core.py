@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ...modeling.modeling_xuanyuan import last_token_index
+
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
     """Mean of `values` where `mask` is 1 (over everything, or along `dim`); 0 where nothing is masked in."""
@@ -22,7 +24,7 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim: int | None = None
 
 
 def masked_whiten(values: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True) -> torch.Tensor:
-    """Normalise `values` to unit variance (and zero mean when `shift_mean`) over the masked entries."""
+    """Normalize `values` to unit variance (and zero mean when `shift_mean`) over the masked entries."""
     mean = masked_mean(values, mask)
     variance = masked_mean((values - mean) ** 2, mask)
     whitened = (values - mean) * torch.rsqrt(variance + 1e-8)
@@ -40,12 +42,6 @@ def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
     return -(log_probs.exp() * log_probs).sum(-1)
 
 
-def last_action_index(action_mask: torch.Tensor) -> torch.Tensor:
-    """Index of each row's last response token (the EOS, or the last generated one); -1 for an empty row."""
-    positions = torch.arange(action_mask.shape[1], device=action_mask.device).expand_as(action_mask)
-    return torch.where(action_mask.bool(), positions, -1).amax(dim=1)
-
-
 def kl_penalized_rewards(
     logprobs: torch.Tensor,
     ref_logprobs: torch.Tensor,
@@ -61,8 +57,8 @@ def kl_penalized_rewards(
     scores = scores.float()
     if score_clip is not None:
         scores = scores.clamp(-score_clip, score_clip)
-    last = last_action_index(action_mask)
-    has_response = last >= 0
+    last = last_token_index(None, action_mask, None, action_mask)
+    has_response = action_mask.bool().any(dim=1)
     rows = torch.arange(rewards.shape[0], device=rewards.device)[has_response]
     return rewards.index_put((rows, last[has_response]), scores[has_response], accumulate=True)
 

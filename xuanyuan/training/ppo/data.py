@@ -13,16 +13,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from xuanyuan.data.records import (
-    Record,
-    RecordError,
-    check_unique_id,
-    iter_jsonl,
-    reject_row,
-    require_text,
-    skips_bad_records,
-    write_rejects,
-)
+from xuanyuan.data.conversations import prompt_messages
+from xuanyuan.data.records import Record, check_unique_id, load_records, require_text
 
 
 @dataclass(frozen=True)
@@ -33,44 +25,24 @@ class PromptRecord:
     category: str
 
 
-def prompt_messages(record: Record) -> list[dict]:
-    """The conversation to continue: `messages` as given (last turn from the user) or one user turn."""
-    if "messages" in record.data:
-        messages = record.data["messages"]
-        if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
-            raise RecordError(record.path, record.line, "messages", "expected a non-empty list of turns")
-        if messages[-1].get("role") != "user":
-            raise RecordError(record.path, record.line, "messages", "the last turn must be the user's")
-        return messages
-    return [{"role": "user", "content": require_text(record, "prompt")}]
-
-
 def load_prompts(
     paths: list[str], on_bad_record: str = "error", rejected_path: str | Path | None = None, unique_ids: bool = False
 ) -> list[PromptRecord]:
     """Every valid prompt record; `unique_ids` for callers that key prompts by id (a repeat is an error)."""
-    skip = skips_bad_records(on_bad_record)
-    prompts, rejected, seen = [], [], {}
-    for path in paths:
-        for record in iter_jsonl(path, rejected if skip else None):
-            try:
-                prompt = PromptRecord(
-                    id=str(record.data.get("id", f"{path}:{record.line}")),
-                    messages=prompt_messages(record),
-                    source=str(record.data.get("source", "new")),
-                    category=str(record.data.get("category", "general")),
-                )
-                if unique_ids:
-                    check_unique_id(seen, record, prompt.id)
-            except RecordError as error:
-                if not skip:
-                    raise
-                rejected.append(reject_row(error, record.data))
-                continue
-            prompts.append(prompt)
-    if skip and rejected_path is not None:
-        write_rejects(rejected_path, rejected)
-    return prompts
+    seen: dict[str, Record] = {}
+
+    def parse(record: Record) -> PromptRecord:
+        prompt = PromptRecord(
+            id=str(record.data.get("id", f"{record.path}:{record.line}")),
+            messages=prompt_messages(record, ("messages", "prompt")),
+            source=str(record.data.get("source", "new")),
+            category=str(record.data.get("category", "general")),
+        )
+        if unique_ids:
+            check_unique_id(seen, record, prompt.id)
+        return prompt
+
+    return load_records(paths, parse, on_bad_record, rejected_path)[0]
 
 
 def require_prompts(prompts: list, paths: list[str], needed: int, purpose: str) -> None:
@@ -119,9 +91,9 @@ def tokenize_prompts(
 
 def load_ptx_texts(paths: list[str], tokenizer, max_length: int) -> list[list[int]]:
     """Pretraining documents (`text`) as token ids with BOS/EOS, cut to `max_length` tokens."""
-    texts = []
-    for path in paths:
-        for record in iter_jsonl(path):
-            ids = tokenizer(require_text(record, "text"), add_special_tokens=False)["input_ids"]
-            texts.append(([tokenizer.bos_token_id] + ids + [tokenizer.eos_token_id])[:max_length])
-    return texts
+
+    def parse(record: Record) -> list[int]:
+        ids = tokenizer(require_text(record, "text"), add_special_tokens=False)["input_ids"]
+        return ([tokenizer.bos_token_id] + ids + [tokenizer.eos_token_id])[:max_length]
+
+    return load_records(paths, parse)[0]

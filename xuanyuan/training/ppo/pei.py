@@ -36,7 +36,7 @@ def bucket(score: float, config: PEIConfig) -> str:
 
 
 def adjust_ratios(ratios: dict[str, float], buckets: dict[str, str], config: PEIConfig) -> dict[str, float]:
-    """Multiply each sub-domain's ratio by its bucket's multiplier, then renormalise to sum 1."""
+    """Multiply each sub-domain's ratio by its bucket's multiplier, then renormalize to sum 1."""
     scaled = {name: ratio * config.ratio_multipliers[buckets.get(name, "medium")] for name, ratio in ratios.items()}
     total = sum(scaled.values())
     return {name: value / total for name, value in scaled.items()}

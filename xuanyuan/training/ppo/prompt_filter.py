@@ -1,7 +1,7 @@
 """Finance prompt filtering by confidence interval (XuanYuan3).
 
 For each prompt, n sampled responses are scored by the reward model. A prompt is dropped when the
-scores barely vary (std below a threshold: nothing for PPO to optimise) or when their mean lies above
+scores barely vary (std below a threshold: nothing for PPO to optimize) or when their mean lies above
 or below thresholds (the RM is unreliable at its extremes). The rest are sampled weighted by std,
 each sub-domain (category) keeping its share. Selection is a pure function of the scores.
 """

@@ -13,8 +13,10 @@ from dataclasses import dataclass, fields
 import torch
 from torch import nn
 
+from ...modeling.modeling_xuanyuan import last_token_index
+from ...utils.padding import position_ids
 from ..reward import token_values as reward_token_values
-from .core import gae, kl_penalized_rewards, last_action_index, token_logprobs
+from .core import gae, kl_penalized_rewards, token_logprobs
 
 
 @dataclass
@@ -27,7 +29,7 @@ class Rollout:
     ref_logprobs: torch.Tensor  # (B, R) frozen reference
     values: torch.Tensor  # (B, R) critic
     scores: torch.Tensor  # (B,) reward model on prompt + response
-    rewards: torch.Tensor  # (B, R) KL-penalised, score at the last token
+    rewards: torch.Tensor  # (B, R) KL-penalized, score at the last token
     advantages: torch.Tensor  # (B, R)
     returns: torch.Tensor  # (B, R)
 
@@ -52,11 +54,6 @@ def response_action_mask(response_ids: torch.Tensor, eos_token_id: int) -> torch
     return (eos_seen_before == 0).long()
 
 
-def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
-    """Positions counted over real tokens only, so left padding does not shift RoPE (as `generate` does)."""
-    return (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)
-
-
 @contextlib.contextmanager
 def reference_model(actor: nn.Module, reference: nn.Module | None):
     """The frozen reference: its own model, or (None) the LoRA actor with its adapters disabled for just
@@ -71,7 +68,7 @@ def reference_model(actor: nn.Module, reference: nn.Module | None):
 def response_logits(model: nn.Module, input_ids, attention_mask, prompt_length: int) -> torch.Tensor:
     """The causal LM's logits at the positions that predict each response token, (B, R, V)."""
     logits = model(
-        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids_from_mask(attention_mask)
+        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids(attention_mask)
     ).logits
     return logits[:, prompt_length - 1 : -1]
 
@@ -79,21 +76,27 @@ def response_logits(model: nn.Module, input_ids, attention_mask, prompt_length: 
 def token_values(model: nn.Module, input_ids, attention_mask) -> torch.Tensor:
     """Per-token scalar values of a sequence-classification model (critic or reward model), (B, T)."""
     inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
-    return reward_token_values(model, inputs | {"position_ids": position_ids_from_mask(attention_mask)})[0]
+    return reward_token_values(model, inputs | {"position_ids": position_ids(attention_mask)})[0]
 
 
 def sequence_scores(reward_model: nn.Module, input_ids, attention_mask) -> torch.Tensor:
     """The reward model's score of each sequence: its value at the last real token (the EOS), (B,)."""
     values = token_values(reward_model, input_ids, attention_mask)
-    last = last_action_index(attention_mask)
+    last = last_token_index(None, attention_mask, None, values)
     return values[torch.arange(values.shape[0], device=values.device), last]
 
 
+@dataclass
+class ScoredSamples:
+    input_ids: torch.Tensor  # (B·n, P + R) prompt (left-padded) + response (padded after its EOS)
+    attention_mask: torch.Tensor  # (B·n, P + R)
+    action_mask: torch.Tensor  # (B·n, R): response tokens through the EOS
+    scores: torch.Tensor  # (B·n,) reward model on prompt + response, fp32
+
+
 @torch.no_grad()
-def collect_rollout(
-    actor: nn.Module,
-    reference: nn.Module | None,
-    critic: nn.Module,
+def sample_and_score(
+    policy: nn.Module,
     reward_model: nn.Module,
     prompt_ids: torch.Tensor,
     prompt_mask: torch.Tensor,
@@ -101,15 +104,10 @@ def collect_rollout(
     *,
     eos_token_id: int,
     pad_token_id: int,
-    kl_coef: float,
-    score_clip: float | None,
-    gamma: float,
-    lam: float,
-    missing_eos_penalty: float | None = None,
-) -> Rollout:
-    """Sample one response per (left-padded) prompt and compute everything PPO needs from it.
-    `reference=None`: the actor is a LoRA model and its adapters disabled are the reference."""
-    sequences = actor.generate(
+) -> ScoredSamples:
+    """Sample responses to (left-padded) prompts and score each with the reward model. With
+    `num_return_sequences` n in `generation_kwargs`, rows come prompt by prompt, n per prompt."""
+    sequences = policy.generate(
         input_ids=prompt_ids,
         attention_mask=prompt_mask,
         eos_token_id=eos_token_id,
@@ -117,20 +115,43 @@ def collect_rollout(
         **generation_kwargs,
     )
     prompt_length = prompt_ids.shape[1]
+    per_prompt = sequences.shape[0] // prompt_ids.shape[0]
     response = sequences[:, prompt_length:]
     action_mask = response_action_mask(response, eos_token_id)
     response = torch.where(action_mask.bool(), response, pad_token_id)
-    input_ids = torch.cat([prompt_ids, response], dim=1)
-    attention_mask = torch.cat([prompt_mask.long(), action_mask], dim=1)
+    input_ids = torch.cat([prompt_ids.repeat_interleave(per_prompt, 0), response], dim=1)
+    attention_mask = torch.cat([prompt_mask.long().repeat_interleave(per_prompt, 0), action_mask], dim=1)
+    scores = sequence_scores(reward_model, input_ids, attention_mask).float()
+    return ScoredSamples(input_ids, attention_mask, action_mask, scores)
+
+
+@torch.no_grad()
+def collect_rollout(
+    actor: nn.Module,
+    reference: nn.Module | None,
+    critic: nn.Module,
+    samples: ScoredSamples,
+    prompt_length: int,
+    *,
+    eos_token_id: int,
+    kl_coef: float,
+    score_clip: float | None,
+    gamma: float,
+    lam: float,
+    missing_eos_penalty: float | None = None,
+) -> Rollout:
+    """Everything PPO needs from one response per prompt (`sample_and_score`'s, prompts `prompt_length`
+    tokens long). `reference=None`: the actor is a LoRA model and its adapters disabled are the reference."""
+    input_ids, attention_mask, action_mask = samples.input_ids, samples.attention_mask, samples.action_mask
     actions = input_ids[:, prompt_length:]
 
     logprobs = token_logprobs(response_logits(actor, input_ids, attention_mask, prompt_length), actions)
     with reference_model(actor, reference) as frozen:
         ref_logprobs = token_logprobs(response_logits(frozen, input_ids, attention_mask, prompt_length), actions)
     values = token_values(critic, input_ids, attention_mask)[:, prompt_length - 1 : -1].float()
-    scores = sequence_scores(reward_model, input_ids, attention_mask).float()
+    scores = samples.scores
     if missing_eos_penalty is not None:
-        ended = (response == eos_token_id).any(dim=1)
+        ended = (actions == eos_token_id).any(dim=1)
         scores = torch.where(ended, scores, scores - missing_eos_penalty)
 
     rewards = kl_penalized_rewards(logprobs, ref_logprobs, scores, action_mask, kl_coef, score_clip)

@@ -20,11 +20,13 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
+from ...utils.padding import pad
+from ..checkpoints import resolve_resume
 from . import distributed
 from .config import PPOConfig
 from .core import entropy_from_logits, masked_mean, masked_whiten, policy_loss, token_logprobs, value_loss
 from .monitoring import CURVES, plot_metrics, reward_hacking_warnings
-from .rollout import Rollout, collect_rollout, response_logits, token_values
+from .rollout import Rollout, collect_rollout, response_logits, sample_and_score, token_values
 
 STATE_FILE = "ppo_state.json"
 
@@ -46,20 +48,6 @@ class PromptSchedule:
         epoch, offset = divmod(position, self.num_prompts)
         generator = torch.Generator().manual_seed(self.seed + epoch)
         return int(torch.randperm(self.num_prompts, generator=generator)[offset])
-
-
-def left_pad(sequences: list[list[int]], pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in sequences)
-    ids = torch.tensor([[pad_token_id] * (width - len(s)) + s for s in sequences])
-    mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences])
-    return ids, mask
-
-
-def right_pad(sequences: list[list[int]], pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in sequences)
-    ids = torch.tensor([s + [pad_token_id] * (width - len(s)) for s in sequences])
-    mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sequences])
-    return ids, mask
 
 
 class PPOTrainer:
@@ -134,23 +122,29 @@ class PPOTrainer:
 
     # ---------------------------------------------------------------- one PPO step
     def make_rollout(self, step: int) -> Rollout:
-        prompt_ids, prompt_mask = left_pad(
-            [self.prompts[i] for i in self.prompt_schedule.indices(step)], self.pad_token_id
+        prompt_ids, prompt_mask = pad(
+            [self.prompts[i] for i in self.prompt_schedule.indices(step)], self.pad_token_id, side="left"
         )
         device = self.accelerator.device
         self.actor.eval()
         self.critic.eval()
         with distributed.generation_model(self.accelerator, self.actor) as actor:
-            rollout = collect_rollout(
+            samples = sample_and_score(
                 actor,
-                self.reference,
-                self.critic,
                 self.reward_model,
                 prompt_ids.to(device),
                 prompt_mask.to(device),
                 self.generation_kwargs,
                 eos_token_id=self.eos_token_id,
                 pad_token_id=self.pad_token_id,
+            )
+            rollout = collect_rollout(
+                actor,
+                self.reference,
+                self.critic,
+                samples,
+                prompt_ids.shape[1],
+                eos_token_id=self.eos_token_id,
                 kl_coef=self.config.kl_coef,
                 score_clip=self.config.score_clip,
                 gamma=self.config.gamma,
@@ -163,7 +157,7 @@ class PPOTrainer:
 
     def ptx_loss(self, step: int) -> torch.Tensor:
         texts = [self.ptx_texts[i][: self.config.ptx_max_length] for i in self.ptx_schedule.indices(step)]
-        input_ids, mask = right_pad(texts, self.pad_token_id)
+        input_ids, mask = pad(texts, self.pad_token_id)
         input_ids, mask = input_ids.to(self.accelerator.device), mask.to(self.accelerator.device)
         logits = self.actor(input_ids=input_ids, attention_mask=mask).logits[:, :-1].float()
         targets = input_ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
@@ -238,8 +232,9 @@ class PPOTrainer:
 
     # ---------------------------------------------------------------- loop and checkpoints
     def train(self) -> list[dict[str, float]]:
-        if self.config.resume_from_checkpoint:
-            self.load_checkpoint(self.config.resume_from_checkpoint)
+        checkpoint = resolve_resume(self.config.resume_from_checkpoint, self.output_dir, STATE_FILE)
+        if checkpoint is not None:
+            self.load_checkpoint(checkpoint)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         metrics_log = self.output_dir / "ppo_metrics.jsonl"
         while self.step < self.config.max_steps:
@@ -292,10 +287,8 @@ class PPOTrainer:
         self.accelerator.wait_for_everyone()
         return checkpoint
 
-    def load_checkpoint(self, path: str) -> None:
-        checkpoint = latest_checkpoint(self.output_dir) if path == "latest" else Path(path)
-        if checkpoint is None:
-            return
+    def load_checkpoint(self, path: str | Path) -> None:
+        checkpoint = Path(path)
         self.accelerator.load_state(str(checkpoint / "state"))
         state = json.loads((checkpoint / STATE_FILE).read_text(encoding="utf-8"))
         self.step, self.history = state["step"], state["history"]
@@ -311,9 +304,3 @@ class PPOTrainer:
         distributed.save_model(self.accelerator, self.actor, path, merge_adapters=True)
         if self.accelerator.is_main_process:
             self.tokenizer.save_pretrained(path)
-
-
-def latest_checkpoint(output_dir: str | Path) -> Path | None:
-    """The `checkpoint-N` folder with the largest N that holds a saved state, or None."""
-    candidates = [p for p in Path(output_dir).glob("checkpoint-*") if (p / STATE_FILE).exists()]
-    return max(candidates, key=lambda p: int(p.name.split("-")[1]), default=None)

@@ -1,6 +1,6 @@
-"""Token utilisation of bucketed packing vs TRL's packing vs pad-to-max, side by side on two corpora.
+"""Token utilization of bucketed packing vs TRL's packing vs pad-to-max, side by side on two corpora.
 
-    python benchmarks/packing_utilisation.py [--data_files outputs/tiny/data/pretrain/raw.jsonl]
+    python benchmarks/packing_utilization.py [--data_files outputs/tiny/data/pretrain/raw.jsonl]
 
 For every method: the share of non-pad tokens in fixed-shape training rows (each row padded to its
 length: its bucket for ours, the sequence length for the others), the share of documents split
@@ -28,7 +28,7 @@ from xuanyuan.tokenization import load_tokenizer
 
 def bucketed(lengths, domains, buckets):
     stats = packing_stats(lengths, pack_by_domain(lengths, domains, buckets))
-    return {"non_pad": stats.utilisation, "split": stats.split_share, "dropped": 0.0, "rows": stats.num_sequences}
+    return {"non_pad": stats.utilization, "split": stats.split_share, "dropped": 0.0, "rows": stats.num_sequences}
 
 
 def trl(lengths, seq_length, strategy):

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import Sampler
 
+from . import fit_to_bounds
+
 PRETRAIN = "pretrain"
 
 
@@ -58,7 +60,7 @@ class Mixture:
 class RatioRule:
     """Parameters of the per-epoch category rebalancing.
 
-    step: a lowered share is multiplied by (1 - step), a raised one by (1 + step), before renormalising.
+    step: a lowered share is multiplied by (1 - step), a raised one by (1 + step), before renormalizing.
     converged_tolerance: a category whose train loss moved by less than this fraction has converged.
     high_loss_margin: a category whose loss exceeds the mean over categories by this fraction is high-loss.
     min_share: no category's share falls below this.
@@ -114,22 +116,9 @@ def rebalance_shares(
     verdicts = classify_categories(previous, current, rule)
     factor = {"overfit": 1 - rule.step, "converged": 1 - rule.step, "high_loss": 1 + rule.step, "keep": 1.0}
     raw = {c: shares[c] * factor[verdicts.get(c, "keep")] for c in shares}
-    return apply_floor(raw, rule.min_share), verdicts
-
-
-def apply_floor(weights: dict[str, float], floor: float) -> dict[str, float]:
-    """Normalise to sum 1 with every entry ≥ `floor`: floored entries are pinned, the rest share what is left."""
-    if floor * len(weights) > 1:
-        raise ValueError(f"min_share {floor} is impossible with {len(weights)} categories")
-    pinned: set[str] = set()
-    while True:
-        free_total = sum(w for c, w in weights.items() if c not in pinned)
-        left = 1.0 - floor * len(pinned)
-        shares = {c: floor if c in pinned else w * left / free_total for c, w in weights.items()}
-        newly = {c for c, s in shares.items() if s < floor and c not in pinned}
-        if not newly:
-            return shares
-        pinned |= newly
+    if rule.min_share * len(raw) > 1:
+        raise ValueError(f"min_share {rule.min_share} is impossible with {len(raw)} categories")
+    return fit_to_bounds(raw, dict.fromkeys(raw, rule.min_share), dict.fromkeys(raw, 1.0)), verdicts
 
 
 class MixtureSampler(Sampler[int]):

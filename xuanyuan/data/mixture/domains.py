@@ -1,4 +1,4 @@
-"""Domain mixture: sampling ratios, the batch sampler that follows them, and the loss-driven controller.
+"""The pretraining domain mixture: token ratios, the batch sampler that follows them, the loss-driven controller.
 
 Ratios are shares of training *tokens* per domain, as in GPT-3's data table: a domain whose share
 exceeds its share of the corpus is repeated (more than one epoch of it per corpus-sized pass), a
@@ -13,7 +13,7 @@ is above the mean, and lowers domains whose loss has gone flat (converged):
     w_d    <- w_d * exp(step_size * (trend_d + level_weight * level_d))
     ratio_d = clip(s * w_d, min_ratio * base_d, max_ratio * base_d),  s chosen so the ratios sum to 1
 
-so a bound holds exactly after normalisation (clipping and then normalising again would push a floored
+so a bound holds exactly after normalization (clipping and then normalizing again would push a floored
 domain back below its floor whenever the others' shares grew).
 
 A domain with fewer than two observations keeps its score at 0. Every decision is a `MixtureChange`
@@ -33,6 +33,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from . import fit_to_bounds
+
 
 def parse_domain_weights(items: Sequence[str]) -> dict[str, float]:
     """`["news=1", "web=2.5"]` -> `{"news": 1.0, "web": 2.5}` (command-line and YAML friendly)."""
@@ -49,11 +51,6 @@ def parse_domain_weights(items: Sequence[str]) -> dict[str, float]:
     if weights and sum(weights.values()) <= 0:
         raise ValueError("at least one domain weight must be positive")
     return weights
-
-
-def normalise(weights: Mapping[str, float]) -> dict[str, float]:
-    total = sum(weights.values())
-    return {name: value / total for name, value in weights.items()}
 
 
 def implied_epochs(ratios: Mapping[str, float], domain_tokens: Mapping[str, int], total_tokens: int) -> dict:
@@ -73,22 +70,6 @@ class ControllerConfig:
         if not 0 <= self.min_ratio <= 1 <= self.max_ratio:
             bounds = f"min_ratio={self.min_ratio}, max_ratio={self.max_ratio}"
             raise ValueError(f"mixture bounds need 0 <= min_ratio <= 1 <= max_ratio, got {bounds}")
-
-
-def fit_to_bounds(weights: Mapping[str, float], lower: Mapping[str, float], upper: Mapping[str, float]) -> dict:
-    """Ratios summing to 1, each `clip(s * weight, lower, upper)`: proportional to the weights except where a
-    bound binds. The sum is monotone in the scale `s`, which bisection finds to float precision."""
-
-    def fitted(scale: float) -> dict[str, float]:
-        return {d: min(max(scale * w, lower[d]), upper[d]) for d, w in weights.items()}
-
-    low, high = 0.0, 1.0
-    while sum(fitted(high).values()) < 1:
-        high *= 2
-    for _ in range(100):
-        middle = (low + high) / 2
-        low, high = (middle, high) if sum(fitted(middle).values()) < 1 else (low, middle)
-    return normalise(fitted(high))
 
 
 def reweight(

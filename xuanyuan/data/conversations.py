@@ -1,0 +1,47 @@
+"""Chat turns in records: one check of a `messages` list, used by every loader that reads conversations (SFT
+data, preference prompts, RL prompts, generation examples), so they accept and refuse the same things."""
+
+from __future__ import annotations
+
+from .records import Record, RecordError, require_text
+
+ROLES = ("system", "user", "assistant")
+
+
+def check_messages(
+    record: Record, messages, field: str, last_role: str | None = None, need_assistant: bool = False
+) -> list[dict]:
+    """`messages` as `[{"role", "content"}, ...]`: a non-empty list of turns with a known role (a system turn
+    only first) and non-empty text; `last_role` is the role the last turn must have. Else `RecordError`
+    naming the record and the field (`messages[2].content`)."""
+    if not isinstance(messages, list) or not messages:
+        raise RecordError(record.path, record.line, field, f"expected a non-empty list of turns, got {messages!r:.60}")
+    turns = []
+    for index, turn in enumerate(messages):
+        where = f"{field}[{index}]"
+        if not isinstance(turn, dict):
+            raise RecordError(
+                record.path, record.line, where, f"expected an object with role and content, got {turn!r:.60}"
+            )
+        role, content = turn.get("role"), turn.get("content")
+        if role not in ROLES:
+            raise RecordError(record.path, record.line, f"{where}.role", f"expected one of {ROLES}, got {role!r:.30}")
+        if role == "system" and index != 0:
+            raise RecordError(record.path, record.line, f"{where}.role", "a system prompt may only be the first turn")
+        if not isinstance(content, str) or not content.strip():
+            raise RecordError(record.path, record.line, f"{where}.content", "expected a non-empty string")
+        turns.append({"role": role, "content": content})
+    if last_role is not None and turns[-1]["role"] != last_role:
+        raise RecordError(record.path, record.line, field, f"the last turn must be the {last_role}'s turn")
+    if need_assistant and not any(turn["role"] == "assistant" for turn in turns):
+        raise RecordError(record.path, record.line, field, "has no assistant turn to train on")
+    return turns
+
+
+def prompt_messages(record: Record, fields: tuple[str, ...] = ("prompt", "messages")) -> list[dict]:
+    """The conversation to continue, from the first of `fields` the record has (the last one is reported
+    missing when it has none): a text (one user turn) or turns ending with the user's."""
+    name = next((f for f in fields if f in record.data), fields[-1])
+    if isinstance(record.data.get(name), list):
+        return check_messages(record, record.data[name], name, last_role="user")
+    return [{"role": "user", "content": require_text(record, name)}]
