@@ -111,6 +111,19 @@ def test_value_head_from_a_causal_lm_starts_the_same_for_the_same_seed(workspace
     assert not torch.equal(head(0, earlier_state=1), head(1, earlier_state=1))
 
 
+def test_two_runs_with_the_same_seed_train_the_same_reward_model(workspace):
+    """Same config and seed, different global random state before each run: identical weights and report."""
+    runs = []
+    for name, earlier_state in (("same_a", 1), ("same_b", 2)):
+        torch.manual_seed(earlier_state)
+        report = run_recipe(workspace, name, "--max_steps", "3", "--save_strategy", "steps", "--save_steps", "3")
+        runs.append((load_file(workspace / name / "model.safetensors"), report["selected"]["accuracy"]))
+    (first, accuracy_a), (second, accuracy_b) = runs
+    assert first.keys() == second.keys() and accuracy_a == accuracy_b
+    for name, tensor in first.items():
+        assert torch.equal(tensor, second[name]), name
+
+
 def test_stages_split_general_from_finance_by_category():
     pairs = [PreferencePair(str(i), ({"role": "user", "content": str(i)},), "a", "b", c) for i, c in enumerate(
         ["safety", "company_fact", "general", None, "concept"])]  # fmt: skip
