@@ -73,7 +73,7 @@ def collect_metrics(
         "data": reports,
     }
     if trainer.mixture is not None:
-        metrics["train_loss_by_group"] = trainer.group_losses(trainer.run_group_stats)
+        metrics["train_loss_by_group"] = trainer.group_losses(trainer.losses.reduce(trainer.accelerator, "run"))
         metrics["eval_loss_by_group"] = {
             name: by_prefix(after, f"eval_{name}_loss/") for name in (trainer.eval_dataset or {})
         }

@@ -14,7 +14,8 @@ from xuanyuan.data.corpus import load_corpus
 from xuanyuan.data.packing import PackedCollator, pack_corpus
 from xuanyuan.data.records import RecordError
 from xuanyuan.tokenization import load_tokenizer
-from xuanyuan.training.pretrain import DomainLossTracker
+from xuanyuan.training.group_losses import GroupLossTracker
+from xuanyuan.training.pretrain import LOSS_WINDOWS, domain_sums
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +59,13 @@ def test_per_domain_loss_matches_row_by_row_reference(setup):
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     rows = [dataset[i] for i in range(6) if len(dataset[i]["input_ids"]) == 128][:4]
     batch = PackedCollator()(rows)
-    tracker = DomainLossTracker(dataset.domain_names)
+    tracker = GroupLossTracker(dataset.domain_names, LOSS_WINDOWS, rows=4)
     with torch.no_grad():
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        tracker.add(logits, batch["labels"], batch["domain_ids"], batch["num_real_tokens"])
+        sums = domain_sums(
+            logits, batch["labels"], batch["domain_ids"], batch["num_real_tokens"], len(dataset.domain_names)
+        )
+        tracker.add(sums, LOSS_WINDOWS)
         expected = {}  # (summed loss, tokens) per domain, one row at a time, through the model's own loss
         for row in rows:
             n = row["num_real_tokens"]

@@ -215,7 +215,7 @@ def test_logged_group_losses_equal_a_full_logits_reference(model_dir, tokenizer,
     examples = [trainer.train_dataset[i] for i in range(len(trainer.train_dataset))]
     trainer.model.train()
     trainer.compute_loss(trainer.model, trainer.data_collator(examples))
-    logged = trainer.group_losses(trainer._drain("train"))
+    logged = trainer.group_losses(trainer.losses.drain(trainer.accelerator, "train"))
 
     sums, counts = Counter(), Counter()
     names = trainer.mixture.group_names

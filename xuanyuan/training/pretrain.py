@@ -37,10 +37,12 @@ from ..data.mixture.domains import (
 )
 from ..data.packing import DOCUMENT_ATTENTION_MODES, PackedCollator, PackedDataset
 from .checkpoints import resolve_resume
+from .group_losses import GroupLossTracker
 from .loss_curves import LossCurveCallback
 
 logger = logging.get_logger(__name__)
 
+LOSS_WINDOWS = ("log", "control", "total")
 STATE_FILE = "pretrain_state.json"
 
 
@@ -97,42 +99,22 @@ class PretrainConfig(TrainingArguments):
         )
 
 
-class DomainLossTracker:
-    """Per-domain sums of token losses and token counts over named windows ('log', 'control', 'total')."""
-
-    WINDOWS = ("log", "control", "total")
-
-    def __init__(self, domains: list[str]):
-        self.domains = domains
-        # rows: loss sum, predicted tokens, real tokens, token slots (real + padding)
-        self.sums = {w: torch.zeros(4, len(domains), dtype=torch.float64) for w in self.WINDOWS}
-
-    def add(self, logits: torch.Tensor, labels: torch.Tensor, domain_ids: torch.Tensor, real: torch.Tensor) -> None:
-        targets = labels[:, 1:]
-        token_loss = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets, reduction="none")
-        stats = torch.stack(
-            [
-                token_loss.sum(dim=1).double().cpu(),
-                (targets != -100).sum(dim=1).double().cpu(),
-                real.double().cpu(),
-                torch.full((labels.shape[0],), float(labels.shape[1]), dtype=torch.float64),
-            ]
-        )
-        update = torch.zeros(4, len(self.domains), dtype=torch.float64)
-        update.index_add_(1, domain_ids.cpu(), stats)
-        for window in self.WINDOWS:
-            self.sums[window] += update
-
-    def reduce(self, accelerator, window: str) -> torch.Tensor:
-        """Sums of `window` over all processes (a collective: every process must call it)."""
-        local = self.sums[window].to(accelerator.device)
-        return (accelerator.reduce(local, "sum") if accelerator.num_processes > 1 else local).cpu().clone()
-
-    def mean_losses(self, sums: torch.Tensor) -> dict[str, float]:
-        return {d: float(sums[0, i] / sums[1, i]) for i, d in enumerate(self.domains) if sums[1, i] > 0}
-
-    def reset(self, window: str) -> None:
-        self.sums[window].zero_()
+def domain_sums(
+    logits: torch.Tensor, labels: torch.Tensor, domain_ids: torch.Tensor, real: torch.Tensor, num_domains: int
+) -> torch.Tensor:
+    """One batch's `(4, num_domains)` sums, the rows `PretrainTrainer.losses` keeps: token loss, predicted
+    tokens, real tokens, token slots (real + padding)."""
+    targets = labels[:, 1:]
+    token_loss = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets, reduction="none")
+    rows = torch.stack(
+        [
+            token_loss.sum(dim=1).double().cpu(),
+            (targets != -100).sum(dim=1).double().cpu(),
+            real.double().cpu(),
+            torch.full((labels.shape[0],), float(labels.shape[1]), dtype=torch.float64),
+        ]
+    )
+    return torch.zeros(4, num_domains, dtype=torch.float64).index_add_(1, domain_ids.cpu(), rows)
 
 
 class PretrainTrainer(Trainer):
@@ -146,7 +128,7 @@ class PretrainTrainer(Trainer):
         weights = parse_domain_weights(args.domain_weights) if args.domain_weights else domain_tokens
         self.domain_tokens = domain_tokens
         self.mixture = MixtureState(base_ratios=normalize(weights))
-        self.losses = DomainLossTracker(domains)
+        self.losses = GroupLossTracker(domains, LOSS_WINDOWS, rows=4)
         self.sampler = MixtureBatchSampler(
             [s.length for s in train_dataset.sequences],
             [s.domain for s in train_dataset.sequences],
@@ -178,13 +160,13 @@ class PretrainTrainer(Trainer):
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
         if model.training:
             with torch.no_grad():
-                self.losses.add(outputs.logits.detach(), inputs["labels"], domain_ids, real)
+                sums = domain_sums(outputs.logits, inputs["labels"], domain_ids, real, len(self.losses.groups))
+                self.losses.add(sums, LOSS_WINDOWS)
         return (loss, outputs) if return_outputs else loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs and self.model.training:  # a training log step: add per-domain losses
-            sums = self.losses.reduce(self.accelerator, "log")
-            self.losses.reset("log")
+            sums = self.losses.drain(self.accelerator, "log")
             logs.update({f"loss/{d}": v for d, v in self.losses.mean_losses(sums).items()})
             logs["token_utilization"] = float(sums[2].sum() / max(sums[3].sum(), 1))
             logs.update({f"mixture/{d}": r for d, r in self.mixture.ratios.items()})
@@ -192,8 +174,7 @@ class PretrainTrainer(Trainer):
 
     # ---- mixture controller ----
     def control_mixture(self) -> None:
-        sums = self.losses.reduce(self.accelerator, "control")
-        self.losses.reset("control")
+        sums = self.losses.drain(self.accelerator, "control")
         losses = self.losses.mean_losses(sums)
         self.mixture.loss_history.append(losses)
         mixture = self.mixture
@@ -210,15 +191,15 @@ class PretrainTrainer(Trainer):
         """Mixture and loss sums, summed over processes (a collective: every process must call it)."""
         return {
             "mixture": self.mixture.to_dict(),
-            "loss_sums": {w: self.losses.reduce(self.accelerator, w).tolist() for w in self.losses.WINDOWS},
-            "domains": self.losses.domains,
+            "loss_sums": {w: self.losses.reduce(self.accelerator, w).tolist() for w in LOSS_WINDOWS},
+            "domains": self.losses.groups,
         }
 
     def load_pretrain_state(self, checkpoint: str) -> None:
         with open(os.path.join(checkpoint, STATE_FILE), encoding="utf-8") as handle:
             state = json.load(handle)
-        if state["domains"] != self.losses.domains:
-            raise ValueError(f"checkpoint domains {state['domains']} differ from the corpus's {self.losses.domains}")
+        if state["domains"] != self.losses.groups:
+            raise ValueError(f"checkpoint domains {state['domains']} differ from the corpus's {self.losses.groups}")
         restored = MixtureState.from_dict(state["mixture"])
         self.mixture.base_ratios, self.mixture.changes = restored.base_ratios, restored.changes
         self.mixture.loss_history = restored.loss_history
@@ -238,7 +219,7 @@ class PretrainTrainer(Trainer):
         """Per-domain losses of the last logging window, tokens seen, utilization and the mixture history."""
         total = self.losses.reduce(self.accelerator, "total")
         final = [h for h in self.state.log_history if "loss" in h] or [{}]
-        tokens_seen = {d: int(total[2, i]) for i, d in enumerate(self.losses.domains)}
+        tokens_seen = {d: int(total[2, i]) for i, d in enumerate(self.losses.groups)}
         return {
             "final_train_loss": final[-1].get("loss"),
             "final_domain_losses": {k[5:]: v for k, v in final[-1].items() if k.startswith("loss/")},
@@ -290,7 +271,6 @@ class PretrainStateCallback(TrainerCallback):
 
 
 __all__ = [
-    "DomainLossTracker",
     "MixtureControllerCallback",
     "PretrainConfig",
     "PretrainStateCallback",

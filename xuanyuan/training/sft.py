@@ -25,6 +25,7 @@ from trl import SFTConfig, SFTTrainer
 
 from ..data.mixture.categories import PRETRAIN, Mixture, MixtureSampler, RatioRule, rebalance_shares
 from ..hub import ModelCard, write_model_card
+from .group_losses import GroupLossTracker
 from .loss_curves import LossCurveCallback
 from .trl_adapter import SFTHooks, fused_loss_outputs, fused_token_log_probs
 
@@ -123,10 +124,7 @@ class XuanYuanSFTTrainer(SFTHooks, SFTTrainer):
         elif self.eval_dataset is not None:
             self.eval_dataset = self._tag(self.eval_dataset, "eval")
         self.data_collator = GroupTaggingCollator(self.data_collator, self.padding_free)
-        n_groups = len(self.mixture.group_names)
-        self._group_stats = {
-            mode: torch.zeros(2, n_groups, dtype=torch.float64) for mode in ("train", "eval", "epoch", "run")
-        }
+        self.losses = GroupLossTracker(self.mixture.group_names, ("train", "eval", "epoch", "run"))
         self._previous_epoch: dict | None = None
 
     # --- data -------------------------------------------------------------------------------------
@@ -171,37 +169,14 @@ class XuanYuanSFTTrainer(SFTHooks, SFTTrainer):
 
     def _accumulate(self, log_probs: torch.Tensor, label_mask: torch.Tensor, group_ids: torch.Tensor) -> None:
         groups = group_ids[:, 1:].to(log_probs.device)  # log_probs[:, t] scores the token at t + 1
-        keep = label_mask & (groups >= 0)
-        n_groups = self._group_stats["train"].shape[1]
-        stats = torch.zeros(2, n_groups, dtype=torch.float64, device=log_probs.device)
-        stats[0].index_add_(0, groups[keep], -log_probs[keep].double())
-        stats[1].index_add_(0, groups[keep], torch.ones_like(groups[keep], dtype=torch.float64))
-        stats = stats.cpu()
-        if self.model.training:
-            self._group_stats["train"] += stats
-            self._group_stats["epoch"] += stats
-            self._group_stats["run"] += stats
-        else:
-            self._group_stats["eval"] += stats
-
-    def _drain(self, mode: str) -> torch.Tensor:
-        stats = self.accelerator.reduce(self._group_stats[mode].to(self.accelerator.device), reduction="sum").cpu()
-        self._group_stats[mode].zero_()
-        return stats
-
-    @property
-    def run_group_stats(self) -> torch.Tensor:
-        """Per-group (loss sum, token count) over all training steps so far, summed over processes."""
-        return self.accelerator.reduce(self._group_stats["run"].to(self.accelerator.device), reduction="sum").cpu()
+        groups = torch.where(label_mask, groups, -1)
+        windows = ("train", "epoch", "run") if self.model.training else ("eval",)
+        self.losses.add_tokens(-log_probs, groups, windows)
 
     def group_losses(self, stats: torch.Tensor) -> dict[str, float]:
         """Mean per-token loss of every group with tokens, of each source, and the pretraining token share."""
-        sums, counts = stats
-        metrics = {
-            f"loss/{name}": (sums[g] / counts[g]).item()
-            for g, name in enumerate(self.mixture.group_names)
-            if counts[g] > 0
-        }
+        sums, counts = stats[GroupLossTracker.LOSS], stats[GroupLossTracker.TOKENS]
+        metrics = {f"loss/{name}": loss for name, loss in self.losses.mean_losses(stats).items()}
         sft = slice(0, len(self.mixture.categories))
         if counts[sft].sum() > 0:
             metrics["loss/source/sft"] = (sums[sft].sum() / counts[sft].sum()).item()
@@ -211,7 +186,7 @@ class XuanYuanSFTTrainer(SFTHooks, SFTTrainer):
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if self.mixture is not None and self.model.training:
-            logs.update(self.group_losses(self._drain("train")))
+            logs.update(self.group_losses(self.losses.drain(self.accelerator, "train")))
         super().log(logs, start_time)
 
     def evaluation_loop(
@@ -221,9 +196,9 @@ class XuanYuanSFTTrainer(SFTHooks, SFTTrainer):
             return super().evaluation_loop(
                 dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix
             )
-        self._group_stats["eval"].zero_()
+        self.losses.sums["eval"].zero_()
         output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
-        eval_losses = self.group_losses(self._drain("eval"))
+        eval_losses = self.group_losses(self.losses.drain(self.accelerator, "eval"))
         output.metrics.update({f"{metric_key_prefix}_{k}": v for k, v in eval_losses.items()})
         if self.args.dynamic_category_ratios and self.is_in_train and "loss/source/sft" in eval_losses:
             self._rebalance(eval_losses)
@@ -231,7 +206,7 @@ class XuanYuanSFTTrainer(SFTHooks, SFTTrainer):
 
     def _rebalance(self, eval_losses: dict[str, float]) -> None:
         """End of an epoch: move the category shares by `rebalance_shares` and hand them to the sampler."""
-        train_losses = self.group_losses(self._drain("epoch"))
+        train_losses = self.group_losses(self.losses.drain(self.accelerator, "epoch"))
         current = {
             c: (train_losses[f"loss/category/{c}"], eval_losses.get(f"loss/category/{c}"))
             for c in self.mixture.categories
