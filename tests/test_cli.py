@@ -108,6 +108,27 @@ def test_tiny_training_configs_parse_and_resolve_precision(script, config, libra
 
     recipe = load_script(script)
     own = [cls for name, cls in vars(recipe).items() if name.endswith("ScriptArguments") and name != "ScriptArguments"]
-    parsed = parse_recipe_args(own, library, argv=["--config", str(ROOT / "recipes/tiny" / config)])
+    # the YAMLs name the main job's folders, which this test does not make
+    models = ["--sft_model", str(tmp_path), "--reward_model", str(tmp_path)] if "ppo" in config else []
+    models = models or ["--model_name_or_path", str(tmp_path)]
+    parsed = parse_recipe_args(own, library, argv=["--config", str(ROOT / "recipes/tiny" / config), *models])
     training = parsed[len(own)]
     assert training.bf16 in (True, False)  # 'auto' resolved for this machine
+
+
+def test_a_missing_model_folder_is_named_with_the_stage_that_makes_it(tmp_path):
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "recipes/sft.py"), "--config", str(ROOT / "recipes/tiny/sft.yaml")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode != 0
+    message = run.stderr.strip().splitlines()[-1]
+    assert message == (
+        "error: --model_name_or_path outputs/tiny/pretrain: no such model folder; the main job makes it: "
+        "python recipes/run_pipeline.py --config recipes/tiny/pipeline.yaml (stage pretrain)"
+    )
+    assert "Repo id" not in run.stderr
+

@@ -6,6 +6,8 @@ On top of TRL's `TrlParser` (which every recipe used directly before) it
 - checks the YAML before anything runs: an unknown key or a value of the wrong type names the key and
   the file (argparse already does this for the command line);
 - resolves `bf16: auto` / `fp16: auto` from the hardware (`xuanyuan.utils.precision`);
+- reports a model folder that is not there as a missing folder (and which main-job stage makes it), not
+  as the Hub's "Repo id must be in the form …" error it would become inside transformers;
 - quiets third-party noise (`xuanyuan.utils.quiet`) unless `XUANYUAN_VERBOSE=1`.
 
     if __name__ == "__main__":
@@ -263,4 +265,46 @@ def _parse(own: Sequence[type], library: Sequence[str | type], argv: list[str], 
     for key, value in (config.pop("env", None) or {}).items():
         os.environ[key] = str(value)
     parser.set_defaults_with_config(**config)
-    return parser.parse_args_into_dataclasses(args=argv)
+    parsed = parser.parse_args_into_dataclasses(args=argv)
+    check_model_paths(parsed)
+    return parsed
+
+
+# ----------------------------------------------------------------------------------------------- inputs
+MODEL_FIELDS = ("model_name_or_path", "tokenizer_name_or_path", "model", "sft_model", "reward_model", "judge_model")
+
+
+def _is_local_path(value: str) -> bool:
+    """A Hub id is `name` or `namespace/name`; more slashes, or a leading `.`, `/` or `~`, mean a folder."""
+    return value.startswith((".", "/", "~")) or value.count("/") >= 2 or os.sep in value.replace("/", "")
+
+
+def producing_stage(folder: str) -> str | None:
+    """`pipeline.yaml, stage <name>` for the main-job stage whose `--output_dir` is `folder`, if any."""
+    import yaml
+
+    recipes = Path(sys.argv[0]).resolve().parents[1] / "recipes"  # entry points live in recipes/, eval/, quantize/
+    for pipeline in sorted(recipes.glob("*/pipeline.yaml")):
+        config = yaml.safe_load(pipeline.read_text(encoding="utf-8"))
+        for stage in config.get("stages", []):
+            command = " ".join(str(stage.get("command", "")).split())
+            if "--output_dir {output_dir}/" not in command:
+                continue
+            made = command.split("--output_dir ", 1)[1].split()[0].replace("{output_dir}", config["output_dir"])
+            if Path(made) == Path(folder):
+                config_file = f"recipes/{pipeline.parent.name}/pipeline.yaml"
+                return f"python recipes/run_pipeline.py --config {config_file} (stage {stage['name']})"
+    return None
+
+
+def check_model_paths(parsed: Sequence[object]) -> None:
+    """A model field naming a local folder that does not exist is a `ConfigError` saying so."""
+    for instance in parsed:
+        for field in dataclasses.fields(instance):
+            value = getattr(instance, field.name)
+            if field.name not in MODEL_FIELDS or not isinstance(value, str) or not value:
+                continue
+            if _is_local_path(value) and not Path(value).expanduser().exists():
+                stage = producing_stage(value)
+                hint = f"; the main job makes it: {stage}" if stage else ""
+                raise ConfigError(f"--{field.name} {value}: no such model folder{hint}")
