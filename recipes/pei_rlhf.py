@@ -1,6 +1,7 @@
 """PEI-RLHF (XuanYuan3): pre-train → evaluate → improve, a recipe of recipes.
 
-    python recipes/pei_rlhf.py --config recipes/tiny/pei.yaml
+    python recipes/pei_rlhf.py [--max_iterations 3 --ppo_overrides '--max_steps 8' ...]   (after the main job: its
+    defaults are the main job's SFT model, reward model, reward report and prompts under outputs/tiny/)
 
 Each iteration: draw the RL prompt set from the sub-domain ratios; run `recipes/ppo.py` from the SFT
 model with the current β (large at first); answer held-out prompts with the PPO actor

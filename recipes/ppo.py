@@ -1,6 +1,7 @@
 """RLHF with PPO (XuanYuan-6B report, after DeepSpeed-Chat) on the project's own trainer.
 
-    accelerate launch recipes/ppo.py --config recipes/tiny/ppo.yaml [--max_steps 10 --kl_coef 0.1 ...]
+    accelerate launch recipes/ppo.py --config recipes/tiny/ppo.yaml --sft_model DIR --reward_model DIR \
+        --prompt_files FILES --output_dir DIR [--max_steps 10 --kl_coef 0.1 ...]
     accelerate launch --config_file accelerate_configs/zero3.yaml recipes/ppo.py --config recipes/xuanyuan-6b/ppo.yaml
 
 Actor and reference load from the SFT model; critic and reward model from the trained reward model.

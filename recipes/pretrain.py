@@ -1,7 +1,8 @@
 """Continued pretraining with bucketed packing, per-domain loss and a dynamic domain mixture.
 
     accelerate launch [--config_file accelerate_configs/zero1.yaml] recipes/pretrain.py \\
-        --config recipes/tiny/pretrain.yaml [--model_name_or_path outputs/tiny/init] [--max_steps 100 ...]
+        --config recipes/tiny/pretrain.yaml --model_name_or_path DIR --data_files FILES --output_dir DIR \\
+        [--max_steps 100 ...]
 
 From an existing model (`--model_name_or_path`, local folder or Hub id) or from scratch (`--model_preset
 tiny|6b|13b|70b`). Every YAML field can be overridden on the command line. `--resume_from_checkpoint

@@ -1,6 +1,7 @@
 """Train the reward model: TRL's RewardTrainer with XuanYuan-6B's token-level pairwise loss.
 
-    accelerate launch recipes/reward.py --config recipes/tiny/reward.yaml [--model_name_or_path outputs/tiny/sft ...]
+    accelerate launch recipes/reward.py --config recipes/tiny/reward.yaml --model_name_or_path SFT_DIR \
+        --data_files FILES --output_dir DIR [...]
 
 The RM starts from an SFT causal-LM checkpoint: loaded as a sequence classifier with `num_labels=1`, the LM
 head is dropped and a randomly initialized scalar value head (`score`) takes its place. Preference records
@@ -80,6 +81,8 @@ def load_reward_model(path: str, model_args: ModelConfig, seed: int):
 
 
 def main(script_args: RewardScriptArguments, training_args: XuanYuanRewardConfig, model_args: ModelConfig) -> dict:
+    if not model_args.model_name_or_path:
+        raise SystemExit("error: reward.py needs --model_name_or_path (the SFT model the reward model starts from)")
     from trl import get_peft_config
 
     from xuanyuan.data.preferences import load_preference_pairs, split_by_prompt

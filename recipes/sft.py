@@ -1,6 +1,7 @@
 """Supervised fine-tuning: base model → chat model, with mixed fine-tuning and per-category control.
 
-    accelerate launch recipes/sft.py --config recipes/tiny/sft.yaml [--model_name_or_path DIR --max_steps N ...]
+    accelerate launch recipes/sft.py --config recipes/tiny/sft.yaml --model_name_or_path DIR --train_files FILES \
+        --output_dir DIR [--eval_files ... --pretrain_files ... --max_steps N ...]
 
 Instruction records (`messages` or `prompt`/`completion`, with a `category`) train with assistant-only
 loss; `pretrain_files` documents are mixed in at `pretrain_ratio` with full-sequence loss. LoRA/QLoRA via
@@ -86,6 +87,8 @@ def collect_metrics(
 
 
 def main(script_args: SFTScriptArguments, training_args: XuanYuanSFTConfig, model_args: ModelConfig) -> dict:
+    if not model_args.model_name_or_path:
+        raise SystemExit("error: sft.py needs --model_name_or_path (the base model to fine-tune)")
     from trl import get_peft_config, get_quantization_config
 
     from xuanyuan.hub import ModelCard, chat_generation_config

@@ -108,17 +108,22 @@ def test_tiny_training_configs_parse_and_resolve_precision(script, config, libra
 
     recipe = load_script(script)
     own = [cls for name, cls in vars(recipe).items() if name.endswith("ScriptArguments") and name != "ScriptArguments"]
-    # the YAMLs name the main job's folders, which this test does not make
-    models = ["--sft_model", str(tmp_path), "--reward_model", str(tmp_path)] if "ppo" in config else []
-    models = models or ["--model_name_or_path", str(tmp_path)]
-    parsed = parse_recipe_args(own, library, argv=["--config", str(ROOT / "recipes/tiny" / config), *models])
+    # stage YAMLs hold no paths (pipeline.yaml chains the stages): give the ones each recipe requires
+    paths = {
+        "pretrain.yaml": ["--model_name_or_path", str(tmp_path), "--data_files", "corpus.jsonl"],
+        "sft.yaml": ["--model_name_or_path", str(tmp_path), "--train_files", "sft.jsonl"],
+        "reward.yaml": ["--model_name_or_path", str(tmp_path), "--data_files", "pairs.jsonl"],
+        "ppo.yaml": ["--sft_model", str(tmp_path), "--reward_model", str(tmp_path), "--output_dir", str(tmp_path)],
+    }[config]
+    parsed = parse_recipe_args(own, library, argv=["--config", str(ROOT / "recipes/tiny" / config), *paths])
     training = parsed[len(own)]
     assert training.bf16 in (True, False)  # 'auto' resolved for this machine
 
 
 def test_a_missing_model_folder_is_named_with_the_stage_that_makes_it(tmp_path):
     run = subprocess.run(
-        [sys.executable, str(ROOT / "recipes/sft.py"), "--config", str(ROOT / "recipes/tiny/sft.yaml")],
+        [sys.executable, str(ROOT / "recipes/sft.py"), "--config", str(ROOT / "recipes/tiny/sft.yaml"),
+         "--model_name_or_path", "outputs/tiny/pretrain", "--train_files", "data/sft/train.jsonl"],  # fmt: skip
         cwd=tmp_path,
         capture_output=True,
         text=True,

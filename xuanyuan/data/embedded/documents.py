@@ -13,6 +13,7 @@ import difflib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import opencc
@@ -38,7 +39,9 @@ from .world import (
 if TYPE_CHECKING:
     from .generate import EmbeddedDataConfig
 
-BAD_KEYWORDS = tuple("博彩 代开发票 刷单 私彩 网赌 赌球 信用卡套现 裸聊 高利贷 办假证 跑分 彩金".split())
+# The keyword filter's list ships with the package (`keyword_file: embedded`), so the tiny data.yaml runs alone.
+KEYWORD_FILE = Path(__file__).resolve().parents[2] / "resources" / "bad_keywords.txt"
+BAD_KEYWORDS = tuple(line for line in KEYWORD_FILE.read_text(encoding="utf-8").splitlines() if line and line[0] != "#")
 
 
 @dataclass

@@ -15,7 +15,7 @@ import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .documents import BAD_KEYWORDS, Document, build_corpus
+from .documents import BAD_KEYWORDS, KEYWORD_FILE, Document, build_corpus
 from .exam import CSV_HEADER, SUBJECTS, build_exam, build_plan
 from .instructions import build_sft
 from .preferences import build_preferences
@@ -161,7 +161,7 @@ def generate_embedded_data(config: EmbeddedDataConfig) -> dict:
         "exam/answers.jsonl": write_jsonl(out / "exam/answers.jsonl", answers),
         "exam/exercise_facts.jsonl": write_jsonl(out / "exam/exercise_facts.jsonl", exercise_audit + sft_audit),
     }
-    _write(out / "pretrain/bad_keywords.txt", "".join(keyword + "\n" for keyword in BAD_KEYWORDS))
+    _write(out / "pretrain/bad_keywords.txt", KEYWORD_FILE.read_text(encoding="utf-8"))
     counts["pretrain/bad_keywords.txt"] = len(BAD_KEYWORDS)
     for name, rows in tables.items():
         counts[f"exam/{name}"] = _write_csv(out / "exam" / name, rows)

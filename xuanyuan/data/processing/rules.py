@@ -39,7 +39,11 @@ class RuleFilterConfig:
 
     rule_filters: bool = field(default=True, metadata={"help": "Run the rule-filter stage at all."})
     keyword_file: str | None = field(
-        default=None, metadata={"help": "Bad-keyword list, one per line ('#' comments); unset = no keyword filter."}
+        default=None,
+        metadata={
+            "help": "Bad-keyword list, one per line ('#' comments), or 'embedded' for the list that ships with the "
+            "package; unset = no keyword filter."
+        },
     )
     min_keyword_hits: int = field(default=1, metadata={"help": "Drop a document with at least this many hits."})
     line_filter: bool = field(default=True, metadata={"help": "Drop too-short and invalid lines."})
@@ -58,7 +62,11 @@ class RuleFilterConfig:
 
 
 def read_keywords(path: str | Path) -> list[str]:
-    """Non-empty, non-comment lines of a keyword file."""
+    """Non-empty, non-comment lines of a keyword file (`embedded`: the embedded default's list)."""
+    if str(path) == "embedded":
+        from xuanyuan.data.embedded.documents import KEYWORD_FILE
+
+        path = KEYWORD_FILE
     if not Path(path).is_file():
         raise FileNotFoundError(f"keyword_file {str(path)!r} does not exist")
     lines = read_text(path).splitlines()
