@@ -6,12 +6,9 @@ python quantize/bnb.py --model outputs/tiny/sft --bits 4 --output_dir outputs/ti
 
 from __future__ import annotations
 
-import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import yaml
 
 if TYPE_CHECKING:  # imported where used, so that `--help` answers without loading the quantization stack
     from xuanyuan.quantization import HubSettings, ReportSettings
@@ -29,19 +26,13 @@ class BnbQuantizeConfig:
 
 def main(config: BnbQuantizeConfig, report: ReportSettings, hub: HubSettings) -> dict:
     from xuanyuan.quantization import finish_checkpoint, quantize_bnb
-    from xuanyuan.quantization.bnb import default_device
 
     output_dir = Path(config.output_dir)
     quantize_bnb(config.model, output_dir, config.bits, config.quant_type, config.double_quant, config.compute_dtype)
-    settings = {**asdict(config), **asdict(report), **asdict(hub)}
-    (output_dir / "quantize_recipe.yaml").write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
     method = {"library": "bitsandbytes", "bits": config.bits, "compute_dtype": config.compute_dtype}
     if config.bits == 4:
         method.update(quant_type=config.quant_type, double_quant=config.double_quant)
-    command = "python quantize/bnb.py " + " ".join(sys.argv[1:])
-    result = finish_checkpoint(config.model, output_dir, method, command, report, hub, default_device())
-    print((output_dir / "quant_report.md").read_text(encoding="utf-8"))
-    return result
+    return finish_checkpoint(config, method, report, hub)
 
 
 if __name__ == "__main__":

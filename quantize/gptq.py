@@ -10,12 +10,9 @@ glob, a URL or a Hub dataset `name[:config]:split`.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import yaml
 
 if TYPE_CHECKING:  # imported where used, so that `--help` answers without loading the quantization stack
     from xuanyuan.quantization import HubSettings, ReportSettings
@@ -39,7 +36,6 @@ class GPTQQuantizeConfig:
 
 def main(config: GPTQQuantizeConfig, report: ReportSettings, hub: HubSettings) -> dict:
     from xuanyuan.quantization import GPTQSettings, finish_checkpoint, load_calibration, quantize_gptq
-    from xuanyuan.quantization.bnb import default_device
     from xuanyuan.tokenization import load_tokenizer
 
     output_dir = Path(config.output_dir)
@@ -51,8 +47,6 @@ def main(config: GPTQQuantizeConfig, report: ReportSettings, hub: HubSettings) -
     )
     settings = GPTQSettings(config.bits, config.group_size, config.sym, config.desc_act, config.damp_percent)
     quantize_gptq(config.model, output_dir, calibration, settings)
-    saved = {**asdict(config), **asdict(report), **asdict(hub)}
-    (output_dir / "quantize_recipe.yaml").write_text(yaml.safe_dump(saved, allow_unicode=True), encoding="utf-8")
     method = {
         "library": "gptq",
         "implementation": "gptqmodel",
@@ -61,10 +55,7 @@ def main(config: GPTQQuantizeConfig, report: ReportSettings, hub: HubSettings) -
         "num_calibration_samples": len(calibration),
         "calibration_max_length": config.calibration_max_length,
     }
-    command = "python quantize/gptq.py " + " ".join(sys.argv[1:])
-    result = finish_checkpoint(config.model, output_dir, method, command, report, hub, default_device())
-    print((output_dir / "quant_report.md").read_text(encoding="utf-8"))
-    return result
+    return finish_checkpoint(config, method, report, hub)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,9 @@ LOADING = {
 }
 
 
-def quantized_model_card(report: dict, base_model: str, command: str) -> ModelCard:
-    """The card of a quantized checkpoint: the recipe that made it, its quality report, how to load it."""
+def quantized_model_card(report: dict, base_model: str, command: str, model_name: str | None = None) -> ModelCard:
+    """The card of a quantized checkpoint (`model_name`: its Hub id; default the folder's name): the recipe
+    that made it, its quality report, how to load it."""
     method = report["method"]
     backend = method["library"]
     config = json.dumps(report["quantized"]["quantization_config"], indent=2, default=str)
@@ -25,7 +26,7 @@ def quantized_model_card(report: dict, base_model: str, command: str) -> ModelCa
         "next-token logits on fixed finance prompts; sizes count the weight files only."
     )
     return ModelCard(
-        model_name=Path(report["quantized"]["path"]).name,
+        model_name=model_name or Path(report["quantized"]["path"]).name,
         base_model=base_model,
         stage=f"{method['bits']}-bit {backend} quantization",
         made_with=f"`quantize/{'gptq' if backend == 'gptq' else 'bnb'}.py`",

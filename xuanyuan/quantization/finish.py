@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import shlex
+import sys
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import yaml
+
 from ..hub import write_model_card
+from .bnb import default_device
 from .card import push_folder, quantized_model_card
 from .exam import ceval_scorer
 from .report import ReportSettings, quality_report, write_report
@@ -18,26 +23,26 @@ class HubSettings:
     hub_private: bool = field(default=False, metadata={"help": "Create the Hub repo as private."})
 
 
-def finish_checkpoint(
-    model_path: str,
-    output_dir: str | Path,
-    method: dict,
-    command: str,
-    report: ReportSettings,
-    hub: HubSettings,
-    device: str = "cpu",
-) -> dict:
-    """Quality report (`quant_report.json/.md`) and model card (`README.md`) in `output_dir`; push if asked."""
+def finish_checkpoint(recipe: object, method: dict, report: ReportSettings, hub: HubSettings) -> dict:
+    """After a quantize/ recipe (`recipe`: its settings, with `model` and `output_dir`) has written the
+    checkpoint: its settings (`quantize_recipe.yaml`), quality report (`quant_report.json/.md`, printed) and
+    model card (`README.md`) next to it; pushed to the Hub if asked."""
     if hub.push_to_hub and not hub.hub_model_id:
         raise ValueError("push_to_hub needs hub_model_id (e.g. me/XuanYuan-Chat-4bit).")
+    output_dir = Path(recipe.output_dir)
+    settings = {**asdict(recipe), **asdict(report), **asdict(hub)}
+    (output_dir / "quantize_recipe.yaml").write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
     scorer = (
         ceval_scorer(report.exam_dir, report.exam_split, report.exam_num_fewshot, report.exam_scoring)
         if report.exam_dir
         else None
     )
-    result = quality_report(model_path, str(output_dir), report, method, scorer, device)
+    result = quality_report(recipe.model, str(output_dir), report, method, scorer, default_device())
     write_report(result, output_dir)
-    write_model_card(output_dir, quantized_model_card(result, base_model=model_path, command=command))
+    command = shlex.join(["python", *sys.argv])
+    card = quantized_model_card(result, recipe.model, command, hub.hub_model_id)
+    write_model_card(output_dir, card)
     if hub.push_to_hub:
         result["hub_url"] = push_folder(output_dir, hub.hub_model_id, hub.hub_private)
+    print((output_dir / "quant_report.md").read_text(encoding="utf-8"))
     return result
