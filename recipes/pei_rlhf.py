@@ -10,7 +10,8 @@ order swapped (`eval/compare.py`); per sub-domain, quality = RM accuracy (from `
 report) × PPO gain (win rate − loss rate); bucket good / medium / poor, re-weight the ratios, lower β;
 stop when the ratios settle, the gain stalls or the iterations run out. Every iteration's ratios, β,
 buckets and metrics go to `pei_history.json`. Each PPO run restarts from the SFT model: the earlier
-runs are probes that decide the data mix, not warm starts.
+runs are probes that decide the data mix, not warm starts. Every iteration's stages run through the
+pipeline runner (`iteration-N/pipeline.yaml`: logs, report, and a rerun skips what already finished).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import sys
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+import yaml
 
 from xuanyuan.training.ppo.pei import PEIConfig
 
@@ -47,9 +50,42 @@ class PEIArguments(PEIConfig):
     seed: int = 0
 
 
-def run(command: list[str]) -> None:
-    print("$", shlex.join(command), flush=True)
-    subprocess.run([sys.executable, *command], check=True, cwd=ROOT)
+def run_stages(folder: Path, stages: list[dict], seed: int) -> None:
+    """Run `stages` (name, command, metrics) as a pipeline in `folder` through recipes/run_pipeline.py, which
+    logs each stage, reports it, and on a rerun skips the stages that already finished."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "pipeline.yaml"
+    config.write_text(yaml.safe_dump({"output_dir": str(folder), "seed": seed, "stages": stages}), encoding="utf-8")
+    command = [sys.executable, str(ROOT / "recipes/run_pipeline.py"), "--config", str(config)]
+    subprocess.run(command, check=True, cwd=ROOT)
+
+
+def python(*argv: str) -> str:
+    return shlex.join(["python", *argv])
+
+
+def answers_stage(name: str, model: str, args: PEIArguments, folder: Path) -> dict:
+    command = python("eval/generation.py", "--model", model, "--data_files", *args.eval_files,
+                     "--output_dir", str(folder), "--max_new_tokens", str(args.eval_max_new_tokens),
+                     "--max_examples", str(args.eval_max_examples))  # fmt: skip
+    return {"name": name, "command": command, "metrics": str(folder / "generation_metrics.json")}
+
+
+def iteration_stages(args: PEIArguments, folder: Path, prompts: Path, kl_coef: float, sft_answers: Path) -> list:
+    """One PEI iteration: PPO from the SFT model on the drawn prompts, its answers, and the judge's verdicts."""
+    ppo = python("recipes/ppo.py", "--config", args.ppo_config, "--sft_model", args.sft_model,
+                 "--reward_model", args.reward_model, "--prompt_files", str(prompts), "--new_prompt_share", "-1",
+                 "--kl_coef", str(kl_coef), "--output_dir", str(folder / "ppo"),
+                 *shlex.split(args.ppo_overrides))  # fmt: skip
+    compare = python("eval/compare.py", "--predictions", str(folder / "answers/predictions.jsonl"),
+                     "--baseline_predictions", str(sft_answers / "predictions.jsonl"), "--judge", "reward_model",
+                     "--judge_model", args.reward_model, "--model_name", folder.name, "--baseline_name", "sft",
+                     "--output_dir", str(folder / "compare"))  # fmt: skip
+    return [
+        {"name": "ppo", "command": ppo, "metrics": str(folder / "ppo/ppo_summary.json")},
+        answers_stage("answers", str(folder / "ppo"), args, folder / "answers"),
+        {"name": "compare", "command": compare, "metrics": str(folder / "compare/comparison.json")},
+    ]
 
 
 def draw_prompts(records: list[dict], ratios: dict[str, float], total: int, seed: int) -> list[dict]:
@@ -94,26 +130,16 @@ def main(args: PEIArguments) -> list[dict]:
     kl_coef, history, gains = args.initial_kl_coef, [], []
 
     sft_answers = output / "sft_answers"
-    run(["eval/generation.py", "--model", args.sft_model, "--data_files", *args.eval_files,
-         "--output_dir", str(sft_answers), "--max_new_tokens", str(args.eval_max_new_tokens),
-         "--max_examples", str(args.eval_max_examples)])  # fmt: skip
+    run_stages(output / "sft", [answers_stage("sft_answers", args.sft_model, args, sft_answers)], args.seed)
     for iteration in range(1, args.max_iterations + 1):
         folder = output / f"iteration-{iteration}"
         folder.mkdir(parents=True, exist_ok=True)
         prompts = folder / "prompts.jsonl"
         drawn = draw_prompts(records, ratios, args.prompts_per_iteration, args.seed + iteration)
-        prompts.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in drawn), encoding="utf-8")
-        run(["recipes/ppo.py", "--config", args.ppo_config, "--sft_model", args.sft_model,
-             "--reward_model", args.reward_model, "--prompt_files", str(prompts), "--new_prompt_share", "-1",
-             "--kl_coef", str(kl_coef), "--output_dir", str(folder / "ppo"),
-             *shlex.split(args.ppo_overrides)])  # fmt: skip
-        run(["eval/generation.py", "--model", str(folder / "ppo"), "--data_files", *args.eval_files,
-             "--output_dir", str(folder / "answers"), "--max_new_tokens", str(args.eval_max_new_tokens),
-             "--max_examples", str(args.eval_max_examples)])  # fmt: skip
-        run(["eval/compare.py", "--predictions", str(folder / "answers/predictions.jsonl"),
-             "--baseline_predictions", str(sft_answers / "predictions.jsonl"), "--judge", "reward_model",
-             "--judge_model", args.reward_model, "--model_name", f"ppo-{iteration}", "--baseline_name", "sft",
-             "--output_dir", str(folder / "compare")])  # fmt: skip
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in drawn)
+        if not prompts.exists() or prompts.read_text(encoding="utf-8") != text:  # unchanged: a rerun reuses PPO
+            prompts.write_text(text, encoding="utf-8")
+        run_stages(folder, iteration_stages(args, folder, prompts, kl_coef, sft_answers), args.seed)
         gain = gains_by_category(folder / "compare", folder / "answers/predictions.jsonl")
         new_ratios, buckets, quality = pei_step(ratios, rm_accuracy, gain, args)
         summary = json.loads((folder / "compare/comparison.json").read_text(encoding="utf-8"))

@@ -111,3 +111,28 @@ def test_kenlm_runs_alone(workdir):
     args = ("--reference", "data/pretrain/raw.jsonl", "--threshold_data", "data/pretrain/heldout.jsonl")
     run(workdir, "recipes/train_kenlm.py", "kenlm", *args, "--output_dir", "kenlm")
     assert (workdir / "kenlm" / "thresholds.json").exists()
+
+
+def test_pei_runs_an_iteration_through_the_pipeline_runner(workdir, sft, reward):
+    data = ("--data_files", "data/preference/pairs.jsonl", "data/preference/ranked.jsonl")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "eval/reward.py"), "--model", "reward", *data, "--output_dir", "rm_eval"],
+        cwd=workdir, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    pei = [
+        "--output_dir", "pei", "--sft_model", "sft", "--reward_model", "reward",
+        "--reward_report", "rm_eval/reward_eval.json", "--prompt_files", "data/rl/prompts.jsonl",
+        "--eval_files", "data/sft/test.jsonl", "--max_iterations", "1", "--prompts_per_iteration", "16",
+        "--eval_max_examples", "4", "--eval_max_new_tokens", "8", "--ppo_overrides", "--max_steps 1",
+    ]  # fmt: skip
+    absolute = [str(workdir / a) if (workdir / a).exists() or a == "pei" else a for a in pei]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "recipes/pei_rlhf.py"), *absolute], cwd=workdir, capture_output=True, text=True,
+        timeout=1200,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    history = json.loads((workdir / "pei" / "pei_history.json").read_text())
+    assert [row["iteration"] for row in history] == [1] and history[0]["stop"]  # one iteration allowed: it stops
+    state = json.loads((workdir / "pei" / "iteration-1" / "pipeline_state.json").read_text())
+    assert {"ppo", "answers", "compare"} <= set(state["stages"])
