@@ -122,8 +122,16 @@ def test_tiny_training_configs_parse_and_resolve_precision(script, config, libra
 
 def test_a_missing_model_folder_is_named_with_the_stage_that_makes_it(tmp_path):
     run = subprocess.run(
-        [sys.executable, str(ROOT / "recipes/sft.py"), "--config", str(ROOT / "recipes/tiny/sft.yaml"),
-         "--model_name_or_path", "outputs/tiny/pretrain", "--train_files", "data/sft/train.jsonl"],  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "recipes/sft.py"),
+            "--config",
+            str(ROOT / "recipes/tiny/sft.yaml"),
+            "--model_name_or_path",
+            "outputs/tiny/pretrain",
+            "--train_files",
+            "data/sft/train.jsonl",
+        ],  # fmt: skip
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -136,4 +144,3 @@ def test_a_missing_model_folder_is_named_with_the_stage_that_makes_it(tmp_path):
         "python recipes/run_pipeline.py --config recipes/tiny/pipeline.yaml (stage pretrain)"
     )
     assert "Repo id" not in run.stderr
-
