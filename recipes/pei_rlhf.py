@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @dataclass
 class PEIArguments(PEIConfig):
     output_dir: str = "outputs/tiny/pei"
-    ppo_config: str = "recipes/tiny/ppo.yaml"
+    ppo_config: str = str(ROOT / "recipes/tiny/ppo.yaml")
     sft_model: str = "outputs/tiny/sft"
     reward_model: str = "outputs/tiny/reward"
     reward_report: str = field(
@@ -57,11 +57,12 @@ def run_stages(folder: Path, stages: list[dict], seed: int) -> None:
     config = folder / "pipeline.yaml"
     config.write_text(yaml.safe_dump({"output_dir": str(folder), "seed": seed, "stages": stages}), encoding="utf-8")
     command = [sys.executable, str(ROOT / "recipes/run_pipeline.py"), "--config", str(config)]
-    subprocess.run(command, check=True, cwd=ROOT)
+    subprocess.run(command, check=True)  # in the caller's folder: relative paths mean what they meant to the user
 
 
-def python(*argv: str) -> str:
-    return shlex.join(["python", *argv])
+def python(script: str, *argv: str) -> str:
+    """A stage command running one of this repository's scripts, from whatever folder PEI runs in."""
+    return shlex.join(["python", str(ROOT / script), *argv])
 
 
 def answers_stage(name: str, model: str, args: PEIArguments, folder: Path) -> dict:

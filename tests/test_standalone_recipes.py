@@ -126,9 +126,8 @@ def test_pei_runs_an_iteration_through_the_pipeline_runner(workdir, sft, reward)
         "--eval_files", "data/sft/test.jsonl", "--max_iterations", "1", "--prompts_per_iteration", "16",
         "--eval_max_examples", "4", "--eval_max_new_tokens", "8", "--ppo_overrides", "--max_steps 1",
     ]  # fmt: skip
-    absolute = [str(workdir / a) if (workdir / a).exists() or a == "pei" else a for a in pei]
     result = subprocess.run(
-        [sys.executable, str(ROOT / "recipes/pei_rlhf.py"), *absolute], cwd=workdir, capture_output=True, text=True,
+        [sys.executable, str(ROOT / "recipes/pei_rlhf.py"), *pei], cwd=workdir, capture_output=True, text=True,
         timeout=1200,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
