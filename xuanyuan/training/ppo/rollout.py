@@ -131,7 +131,6 @@ def collect_rollout(
     reference: nn.Module | None,
     critic: nn.Module,
     samples: ScoredSamples,
-    prompt_length: int,
     *,
     eos_token_id: int,
     kl_coef: float,
@@ -140,9 +139,10 @@ def collect_rollout(
     lam: float,
     missing_eos_penalty: float | None = None,
 ) -> Rollout:
-    """Everything PPO needs from one response per prompt (`sample_and_score`'s, prompts `prompt_length`
-    tokens long). `reference=None`: the actor is a LoRA model and its adapters disabled are the reference."""
+    """Everything PPO needs from one response per prompt (`sample_and_score`'s). `reference=None`: the actor is
+    a LoRA model and its adapters disabled are the reference."""
     input_ids, attention_mask, action_mask = samples.input_ids, samples.attention_mask, samples.action_mask
+    prompt_length = input_ids.shape[1] - action_mask.shape[1]
     actions = input_ids[:, prompt_length:]
 
     logprobs = token_logprobs(response_logits(actor, input_ids, attention_mask, prompt_length), actions)

@@ -143,7 +143,6 @@ class PPOTrainer:
                 self.reference,
                 self.critic,
                 samples,
-                prompt_ids.shape[1],
                 eos_token_id=self.eos_token_id,
                 kl_coef=self.config.kl_coef,
                 score_clip=self.config.score_clip,
