@@ -21,7 +21,7 @@ def test_resume_has_the_trainers_meaning_and_skips_checkpoints_cut_short(tmp_pat
         resolve_resume(str(tmp_path / "checkpoint-99"), tmp_path)
 
 
-def test_a_trainer_checkpoint_counts_once_its_state_is_written():
+def test_the_default_marker_is_the_file_the_trainer_writes_last():
     from transformers import trainer
 
-    assert TRAINER_STATE_NAME == trainer.TRAINER_STATE_NAME  # written last when the Trainer saves
+    assert TRAINER_STATE_NAME == trainer.TRAINER_STATE_NAME  # Trainer._save_checkpoint writes it after the rest

@@ -265,12 +265,11 @@ def load_records(
                 if not skip:
                     raise
                 rejects.append(reject_row(error, record.data))
-    report = LoadReport(len(parsed), len(rejects), Counter(row["field"] or "record" for row in rejects))
-    report.rejects = rejects
-    if skip and rejects_path is not None:
-        report.rejects_path = str(rejects_path)
+    written = skip and rejects_path is not None
+    if written:
         write_rejects(rejects_path, rejects)
-    return parsed, report
+    problems = Counter(row["field"] or "record" for row in rejects)
+    return parsed, LoadReport(len(parsed), len(rejects), problems, str(rejects_path) if written else None, rejects)
 
 
 def require_text(record: Record, field: str) -> str:

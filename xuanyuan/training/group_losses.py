@@ -42,8 +42,11 @@ class GroupLossTracker:
     def drain(self, accelerator, window: str) -> torch.Tensor:
         """`window`'s sums over all processes, then empty it."""
         sums = self.reduce(accelerator, window)
-        self.sums[window].zero_()
+        self.reset(window)
         return sums
+
+    def reset(self, window: str) -> None:
+        self.sums[window].zero_()
 
     def mean_losses(self, sums: torch.Tensor) -> dict[str, float]:
         """Mean token loss of every group that has tokens in `sums`."""

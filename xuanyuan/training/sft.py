@@ -196,7 +196,7 @@ class XuanYuanSFTTrainer(SFTHooks, SFTTrainer):
             return super().evaluation_loop(
                 dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix
             )
-        self.losses.sums["eval"].zero_()
+        self.losses.reset("eval")
         output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
         eval_losses = self.group_losses(self.losses.drain(self.accelerator, "eval"))
         output.metrics.update({f"{metric_key_prefix}_{k}": v for k, v in eval_losses.items()})
