@@ -74,6 +74,7 @@ def run_ours(workdir: Path, steps: int, response_length: int) -> float:
         max_steps=steps,
         save_steps=10**9,
         use_cpu=True,
+        report_to=[],
     )
     trainer = PPOTrainer(
         config,

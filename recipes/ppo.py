@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from xuanyuan.chat_format import XUANYUAN_SYSTEM_PROMPT
 
 if TYPE_CHECKING:  # imported where used, so that `--help` answers without loading the training stack
-    from peft import LoraConfig, TaskType
+    from peft import LoraConfig
     from trl import ModelConfig
 
     from xuanyuan.training.ppo import PPOConfig
@@ -42,17 +42,15 @@ class PPOScriptArguments:
     )
 
 
-def lora(model_args: ModelConfig, task_type: TaskType) -> LoraConfig:
-    from peft import LoraConfig, TaskType
+def lora(model_args: ModelConfig, task_type: str) -> LoraConfig:
+    """ModelConfig's LoRA settings for the actor ("CAUSAL_LM") or the critic ("SEQ_CLS": PEFT then also trains
+    the value head in full); every linear layer unless `lora_target_modules` names some."""
+    from trl import get_peft_config
 
-    return LoraConfig(
-        task_type=task_type,
-        r=model_args.lora_r,
-        lora_alpha=model_args.lora_alpha,
-        lora_dropout=model_args.lora_dropout,
-        target_modules=model_args.lora_target_modules or "all-linear",
-        modules_to_save=["score"] if task_type == TaskType.SEQ_CLS else None,
-    )
+    config = get_peft_config(model_args)
+    config.task_type = task_type
+    config.target_modules = config.target_modules or "all-linear"
+    return config
 
 
 def prompt_token_ids(script_args: PPOScriptArguments, config: PPOConfig, tokenizer, processes: int) -> tuple:
@@ -74,9 +72,10 @@ def prompt_token_ids(script_args: PPOScriptArguments, config: PPOConfig, tokeniz
 
 def main(script_args: PPOScriptArguments, config: PPOConfig, model_args: ModelConfig, on_trained=None) -> dict:
     """`on_trained(trainer)`, if given, runs after training and before saving (tests inspect the models)."""
-    from peft import TaskType, get_peft_model
+    from peft import get_peft_model
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, GenerationConfig
 
+    from xuanyuan.training.model_loading import from_pretrained_kwargs
     from xuanyuan.training.ppo import PPOTrainer
     from xuanyuan.training.ppo.data import load_ptx_texts
     from xuanyuan.training.ppo.distributed import make_accelerator, zero_stage
@@ -86,15 +85,18 @@ def main(script_args: PPOScriptArguments, config: PPOConfig, model_args: ModelCo
     accelerator = make_accelerator(config)  # first: under ZeRO-3 the models below then load partitioned
     tokenizer = AutoTokenizer.from_pretrained(script_args.sft_model)
     prompt_ids, too_long = prompt_token_ids(script_args, config, tokenizer, accelerator.num_processes)
-    actor = AutoModelForCausalLM.from_pretrained(script_args.sft_model)
-    critic = AutoModelForSequenceClassification.from_pretrained(script_args.reward_model, num_labels=1)
-    reward_model = AutoModelForSequenceClassification.from_pretrained(script_args.reward_model, num_labels=1)
+    loading = from_pretrained_kwargs(model_args)
+    actor = AutoModelForCausalLM.from_pretrained(script_args.sft_model, **loading)
+    critic = AutoModelForSequenceClassification.from_pretrained(script_args.reward_model, num_labels=1, **loading)
+    reward_model = AutoModelForSequenceClassification.from_pretrained(
+        script_args.reward_model, num_labels=1, **loading
+    )
     reference = None
     if model_args.use_peft:
-        actor = get_peft_model(actor, lora(model_args, TaskType.CAUSAL_LM))
-        critic = get_peft_model(critic, lora(model_args, TaskType.SEQ_CLS))
+        actor = get_peft_model(actor, lora(model_args, "CAUSAL_LM"))
+        critic = get_peft_model(critic, lora(model_args, "SEQ_CLS"))
     else:
-        reference = AutoModelForCausalLM.from_pretrained(script_args.sft_model)
+        reference = AutoModelForCausalLM.from_pretrained(script_args.sft_model, **loading)
 
     ptx = load_ptx_texts(script_args.ptx_files, tokenizer, config.ptx_max_length) if config.ptx_coef > 0 else []
     print(f"{len(prompt_ids)} prompts ({too_long} longer than {config.max_prompt_length} tokens left out)")

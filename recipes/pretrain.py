@@ -41,19 +41,17 @@ class PretrainScriptArguments:
 
 
 def load_model(script_args: PretrainScriptArguments, model_args: ModelConfig, tokenizer, max_length: int):
-    import torch
     from transformers import AutoModelForCausalLM
 
     from xuanyuan import XuanYuanConfig, XuanYuanForCausalLM
+    from xuanyuan.training.model_loading import from_pretrained_kwargs
 
-    dtype = model_args.dtype if model_args.dtype in (None, "auto") else getattr(torch, model_args.dtype)
     if model_args.model_name_or_path:
         model = AutoModelForCausalLM.from_pretrained(
             model_args.model_name_or_path,
             revision=model_args.model_revision,
             trust_remote_code=script_args.trust_remote_code,
-            attn_implementation=model_args.attn_implementation,
-            dtype=dtype,
+            **from_pretrained_kwargs(model_args),
         )
     elif script_args.model_preset:
         config = XuanYuanConfig.from_preset(

@@ -73,11 +73,12 @@ def load_reward_model(path: str, model_args: ModelConfig, seed: int):
     import torch
     from transformers import AutoModelForSequenceClassification, set_seed
 
+    from xuanyuan.training.model_loading import from_pretrained_kwargs
+
     set_seed(seed)
-    dtype = model_args.dtype if model_args.dtype in (None, "auto") else getattr(torch, model_args.dtype)
-    return AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=1, dtype=dtype or torch.float32, attn_implementation=model_args.attn_implementation
-    )
+    kwargs = from_pretrained_kwargs(model_args)
+    kwargs["dtype"] = kwargs["dtype"] or torch.float32
+    return AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, **kwargs)
 
 
 def main(script_args: RewardScriptArguments, training_args: XuanYuanRewardConfig, model_args: ModelConfig) -> dict:

@@ -96,12 +96,9 @@ def main(script_args: SFTScriptArguments, training_args: XuanYuanSFTConfig, mode
     from xuanyuan.training import XuanYuanSFTTrainer
     from xuanyuan.training.adapters import merge_adapter
     from xuanyuan.training.checkpoints import resolve_resume
+    from xuanyuan.training.model_loading import from_pretrained_kwargs
 
-    training_args.model_init_kwargs = {
-        "dtype": model_args.dtype,
-        "attn_implementation": model_args.attn_implementation,
-        **(training_args.model_init_kwargs or {}),
-    }
+    training_args.model_init_kwargs = from_pretrained_kwargs(model_args) | (training_args.model_init_kwargs or {})
     data, reports = load_data(script_args, training_args.output_dir)
     eval_data = {k: data[v] for k, v in (("sft", "eval"), ("pretrain", "pretrain_eval")) if v in data} or None
     tokenizer = load_tokenizer(script_args.tokenizer_name_or_path or model_args.model_name_or_path)

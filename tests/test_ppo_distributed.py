@@ -21,7 +21,8 @@ from xuanyuan.training.ppo.distributed import make_accelerator
 
 HELPER = ROOT / "tests" / "ppo_launch_helper.py"
 RUN = ["--rollout_batch_size", "4", "--mini_batch_size", "2", "--max_new_tokens", "4", "--system_prompt", ""]
-RUN += ["--actor_learning_rate", "1e-3", "--critic_learning_rate", "1e-3", "--max_steps", "2", "--save_steps", "1"]
+RUN += ["--learning_rate", "1e-3", "--critic_learning_rate", "1e-3", "--max_steps", "2", "--save_steps", "1"]
+RUN += ["--lr_scheduler_type", "linear", "--warmup_steps", "1"]  # step 1 at learning rate 0, step 2 at the peak
 MODELS = ("actor", "critic", "reference", "reward")
 STEP_ONE = ("reward/score", "kl/ref", "loss/actor", "loss/critic", "policy/entropy", "value/mean", "return/mean")
 
@@ -67,6 +68,8 @@ def check_run(folder, out, zero_stage):
         torch.testing.assert_close(tensor, final["actor"][name])
     for step in (1, 2):
         assert (out / f"checkpoint-{step}" / "actor" / "model.safetensors").exists()
+    # the schedule drives every optimizer, DeepSpeed's included: the step at learning rate 0 changed nothing
+    assert same(load_file(out / "checkpoint-1" / "actor" / "model.safetensors"), sft)
     return json.loads((out / "final_weights" / "local_share.json").read_text())
 
 

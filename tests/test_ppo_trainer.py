@@ -38,25 +38,30 @@ class PreferredTokenCounter(nn.Module):
         return CountOutput(token_scores=((input_ids == PREFERRED) & attention_mask.bool()).float().cumsum(dim=1))
 
 
-def make_trainer(output_dir, max_steps=2, save_steps=100, resume=None):
+def make_trainer(output_dir, max_steps=2, save_steps=100, resume=None, **overrides):
     torch.manual_seed(0)
     actor = XuanYuanForCausalLM(toy_config())
     reference = XuanYuanForCausalLM(toy_config())
     reference.load_state_dict(actor.state_dict())
     critic = XuanYuanForSequenceClassification(toy_config(num_labels=1))
+    settings = {
+        "learning_rate": 3e-3,
+        "lr_scheduler_type": "constant",
+        "critic_learning_rate": 3e-3,
+        "kl_coef": 0.02,
+        "score_clip": None,
+        "rollout_batch_size": 8,
+        "mini_batch_size": 4,
+        "max_new_tokens": 6,
+        "report_to": "none",
+    }
     config = PPOConfig(
         output_dir=str(output_dir),
-        actor_learning_rate=3e-3,
-        critic_learning_rate=3e-3,
-        kl_coef=0.02,
-        score_clip=None,
-        rollout_batch_size=8,
-        mini_batch_size=4,
-        max_new_tokens=6,
         max_steps=max_steps,
         save_steps=save_steps,
         use_cpu=True,
         resume_from_checkpoint=resume,
+        **settings | overrides,
     )
     prompts = [[1, 3 + (i % 4), 4 + (i % 5)] for i in range(16)]  # no preferred token in any prompt
     return PPOTrainer(config, actor, critic, PreferredTokenCounter(), toy_tokenizer(), prompts, reference=reference)
@@ -117,9 +122,78 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
         torch.testing.assert_close(resumed.actor.state_dict()[name], value)
 
 
+def test_warmup_and_decay_follow_the_schedule_from_a_first_step_that_changes_nothing(tmp_path):
+    """Linear schedule, 2 warmup steps of 4: learning rates 0, ½, 1, ½ × peak, the critic's from its own peak;
+    the step at learning rate 0 leaves both trained models as they were."""
+    trainer = make_trainer(
+        tmp_path, max_steps=4, save_steps=1, lr_scheduler_type="linear", warmup_steps=2, critic_learning_rate=1e-3
+    )
+    actor_before, critic_before = snapshot(trainer.actor), snapshot(trainer.critic)
+    history = trainer.train()
+    assert [row["learning_rate/actor"] for row in history] == pytest.approx([0.0, 1.5e-3, 3e-3, 1.5e-3])
+    assert [row["learning_rate/critic"] for row in history] == pytest.approx([0.0, 0.5e-3, 1e-3, 0.5e-3])
+    assert trainer.actor_optimizer.param_groups[0]["lr"] == 0.0  # the schedule's end, reached by the optimizer
+    after_first = load_file(tmp_path / "checkpoint-1" / "actor" / "model.safetensors")
+    assert all(torch.equal(after_first[name], actor_before[name]) for name in after_first)
+    assert any(not torch.equal(value, critic_before[name]) for name, value in snapshot(trainer.critic).items())
+
+
+def test_resume_restores_the_learning_rate_schedule(tmp_path):
+    """Resumed from the middle of a warmup-then-decay run, the rest follows the same learning rates and weights."""
+    schedule = {"max_steps": 4, "lr_scheduler_type": "linear", "warmup_steps": 2}
+    straight = make_trainer(tmp_path / "straight", save_steps=2, **schedule)
+    straight.train()
+    resumed = make_trainer(tmp_path / "resumed", resume=str(tmp_path / "straight" / "checkpoint-2"), **schedule)
+    resumed.train()
+    for key in ("learning_rate/actor", "reward/score"):
+        assert [r[key] for r in resumed.history] == pytest.approx([r[key] for r in straight.history])
+    for name, value in snapshot(straight.actor).items():
+        torch.testing.assert_close(resumed.actor.state_dict()[name], value)
+
+
+def test_metrics_reach_tensorboard_every_logging_step(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    trainer = make_trainer(tmp_path, max_steps=4, report_to="tensorboard", logging_steps=2)
+    history = trainer.train()
+    trainer.close()
+    (run,) = (tmp_path / "runs").iterdir()
+    events = EventAccumulator(str(run)).Reload()
+    for tag in ("reward/score", "kl/ref", "loss/critic", "learning_rate/actor"):
+        logged = [(event.step, event.value) for event in events.Scalars(tag)]
+        assert logged == [(step, pytest.approx(history[step - 1][tag], rel=1e-6)) for step in (2, 4)]
+
+
+def test_config_refuses_what_ppo_does_not_do(tmp_path):
+    with pytest.raises(ValueError, match="mini_batch_size, not gradient_accumulation_steps"):
+        PPOConfig(output_dir=str(tmp_path), use_cpu=True, gradient_accumulation_steps=2)
+    with pytest.raises(ValueError, match="max_steps must be positive"):
+        PPOConfig(output_dir=str(tmp_path), use_cpu=True, max_steps=-1)
+    with pytest.raises(ValueError, match=r"report_to \['azure_ml'\]: PPO logs through accelerate's trackers"):
+        make_trainer(tmp_path, report_to="azure_ml")
+
+
+def test_recipe_lora_follows_the_model_config_and_trains_the_value_head():
+    from script_loading import load_script
+    from trl import ModelConfig
+
+    lora = load_script("recipes/ppo.py").lora
+    settings = ModelConfig(use_peft=True, lora_r=4, lora_alpha=8, use_rslora=True)
+    critic = get_peft_model(XuanYuanForSequenceClassification(toy_config(num_labels=1)), lora(settings, "SEQ_CLS"))
+    trainable = {name for name, p in critic.named_parameters() if p.requires_grad}
+    assert any("score" in name and "lora" not in name for name in trainable)  # the value head, in full
+    linear = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}  # "all-linear"
+    assert {name.split(".lora_A")[0].rsplit(".", 1)[-1] for name in trainable if ".lora_A" in name} == linear
+    named = lora(ModelConfig(use_peft=True, lora_target_modules=["q_proj", "v_proj"]), "CAUSAL_LM")
+    actor = get_peft_model(XuanYuanForCausalLM(toy_config()), named)
+    adapted = {name.split(".lora_A")[0] for name, _ in actor.named_parameters() if ".lora_A" in name}
+    assert sorted(name.rsplit(".", 1)[-1] for name in adapted) == ["q_proj", "v_proj"]
+    assert hasattr(actor, "generate") and lora(settings, "CAUSAL_LM").use_rslora
+
+
 ENVIRONMENT = {**os.environ, "PYTHONPATH": str(RECIPE.parents[1]), "OMP_NUM_THREADS": "1"}
 SMALL_RUN = ["--use_cpu", "true", "--rollout_batch_size", "2", "--mini_batch_size", "2", "--max_new_tokens", "3"]
-SMALL_RUN += ["--system_prompt", "", "--actor_learning_rate", "1e-3", "--critic_learning_rate", "1e-3"]
+SMALL_RUN += ["--system_prompt", "", "--learning_rate", "1e-3", "--critic_learning_rate", "1e-3"]
 
 
 def test_recipe_resumes_after_sigkill_as_if_never_stopped(tmp_path):

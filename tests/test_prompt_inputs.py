@@ -28,14 +28,18 @@ class ModelLoadReached(Exception):
 
 
 class NoModels:
-    """Stands in for transformers' Auto* model classes: reaching a model load raises `ModelLoadReached`."""
+    """Stands in for transformers' Auto* model classes: reaching a model load raises `ModelLoadReached`, after
+    noting the load's keyword arguments in `loads`."""
 
-    @staticmethod
-    def from_pretrained(*args, **kwargs):
+    loads: list[dict] = []
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        cls.loads.append(kwargs)
         raise ModelLoadReached
 
 
-def run_ppo(tmp_path: Path, monkeypatch, prompts: str, **script_overrides):
+def run_ppo(tmp_path: Path, monkeypatch, prompts: str, model_args: ModelConfig | None = None, **script_overrides):
     """recipes/ppo.py with the toy tokenizer and model loading replaced by `NoModels`."""
     recipe = load_script("recipes/ppo.py")
     monkeypatch.setattr("transformers.AutoModelForCausalLM", NoModels)  # the recipe imports them when it runs
@@ -51,7 +55,7 @@ def run_ppo(tmp_path: Path, monkeypatch, prompts: str, **script_overrides):
     # accelerate's state is process-wide: an earlier test's Trainer may have set bf16, and later tests set their own
     AcceleratorState._reset_state(reset_partial_state=True)
     try:
-        return recipe.main(script_args, config, ModelConfig())
+        return recipe.main(script_args, config, model_args or ModelConfig())
     finally:
         AcceleratorState._reset_state(reset_partial_state=True)
 
@@ -78,6 +82,16 @@ def test_ppo_skips_bad_prompts_into_a_rejects_file_and_validates_the_flag(tmp_pa
     assert [(r["line"], r["field"]) for r in rejected] == [(5, "prompt"), (6, None)]
     with pytest.raises(ValueError, match="on_bad_record must be 'error' or 'skip', got 'drop'"):
         run_ppo(tmp_path, monkeypatch, str(path), on_bad_record="drop")
+
+
+def test_ppo_loads_models_with_the_model_config_dtype_and_attention(tmp_path, monkeypatch):
+    import torch
+
+    prompts = write_prompts(tmp_path / "prompts.jsonl", [None] * 4)
+    monkeypatch.setattr(NoModels, "loads", [])
+    with pytest.raises(ModelLoadReached):
+        run_ppo(tmp_path, monkeypatch, prompts, ModelConfig(dtype="bfloat16", attn_implementation="sdpa"))
+    assert NoModels.loads == [{"dtype": torch.bfloat16, "attn_implementation": "sdpa"}]
 
 
 # --- user-given ids ---------------------------------------------------------------------------------------------

@@ -1,20 +1,36 @@
-"""`PPOConfig`: every knob of the PPO trainer, TRL-style (a dataclass parsed by `TrlParser`)."""
+"""`PPOConfig`: the PPO trainer's knobs on top of `transformers.TrainingArguments`, as TRL's PPOConfig was.
+
+From `TrainingArguments` the trainer takes what it means there: `output_dir`, `learning_rate` (the actor's),
+`lr_scheduler_type`/`lr_scheduler_kwargs`/`warmup_steps` (one scheduler per optimizer, stepped once per
+PPO step), `weight_decay`, `max_grad_norm`, `max_steps`, `save_steps`, `logging_steps`, `report_to`,
+`run_name`, `seed`, `bf16`, `use_cpu`, `ddp_backend` and `resume_from_checkpoint`. Batch sizes and epochs
+are PPO's own (`rollout_batch_size`, `mini_batch_size`, `ppo_epochs`): the Trainer's batch, epoch and
+accumulation fields do not apply.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from transformers import TrainingArguments
+
 
 @dataclass
-class PPOConfig:
+class PPOConfig(TrainingArguments):
     """Defaults follow the XuanYuan-6B report (β 0.05, lr 5e-7 for actor and critic, save every 20
     steps) and DeepSpeed-Chat (γ 1, λ 0.95, ε 0.2, value clip 0.2, score clip 5)."""
 
-    output_dir: str = field(metadata={"help": "Where checkpoints, metrics and the final actor go."})
-    actor_learning_rate: float = 5e-7
-    critic_learning_rate: float = 5e-7
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
+    learning_rate: float = field(default=5e-7, metadata={"help": "The actor's peak learning rate."})
+    critic_learning_rate: float | None = field(
+        default=None, metadata={"help": "The critic's peak learning rate; None = learning_rate."}
+    )
+    max_steps: int = field(default=100, metadata={"help": "PPO steps (one rollout batch and its updates each)."})
+    save_steps: float = 20
+    logging_steps: float = 1
+    report_to: None | str | list[str] = field(
+        default="tensorboard",
+        metadata={"help": "Experiment trackers (accelerate's: tensorboard, wandb, mlflow, ...); 'none' = off."},
+    )
     kl_coef: float = field(default=0.05, metadata={"help": "β of the per-token KL penalty."})
     score_clip: float | None = field(default=5.0, metadata={"help": "Clip the RM score to ±this; None = off."})
     missing_eos_penalty: float | None = field(
@@ -28,7 +44,6 @@ class PPOConfig:
     ppo_epochs: int = field(default=1, metadata={"help": "Passes over each rollout batch."})
     rollout_batch_size: int = field(default=8, metadata={"help": "Prompts per PPO step, per process."})
     mini_batch_size: int = 4
-    max_steps: int = 100
     max_prompt_length: int = 256
     max_new_tokens: int = 128
     temperature: float | None = field(default=None, metadata={"help": "None = the SFT model's generation_config."})
@@ -37,19 +52,6 @@ class PPOConfig:
     ptx_coef: float = field(default=0.0, metadata={"help": "Weight of the pretraining LM loss (InstructGPT ptx)."})
     ptx_batch_size: int = 4
     ptx_max_length: int = 256
-    save_steps: int = 20
-    logging_steps: int = 1
-    seed: int = 42
-    bf16: bool = False
-    use_cpu: bool = False
-    ddp_backend: str | None = field(
-        default=None,
-        metadata={"help": "Process-group backend; 'gloo' runs DDP or DeepSpeed on CPU (with use_cpu false)."},
-    )
-    resume_from_checkpoint: str | None = field(
-        default=None,
-        metadata={"help": "A checkpoint-N folder, or true for the newest in output_dir (the Trainer's meaning)."},
-    )
     guard_window: int = field(default=10, metadata={"help": "Steps the reward-hacking guard looks back over."})
     guard_max_reward_slope: float = field(
         default=0.5, metadata={"help": "Warn when the RM reward rises faster than this per step while KL grows."}
@@ -58,3 +60,14 @@ class PPOConfig:
         default=0.3, metadata={"help": "Warn when responses shrink below this share of their initial length."}
     )
     guard_stop: bool = field(default=False, metadata={"help": "Stop training when the guard fires."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.max_steps <= 0:
+            raise ValueError(f"max_steps must be positive (PPO steps to run), got {self.max_steps}")
+        if self.gradient_accumulation_steps != 1:
+            raise ValueError(
+                "PPO steps each optimizer once per mini-batch: set mini_batch_size, not gradient_accumulation_steps"
+            )
+        if self.critic_learning_rate is None:
+            self.critic_learning_rate = self.learning_rate

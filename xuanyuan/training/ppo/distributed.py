@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator, DeepSpeedPlugin
-from accelerate.utils import DistributedType, InitProcessGroupKwargs
+from accelerate.utils import DistributedType, InitProcessGroupKwargs, LoggerType
 
 from .config import PPOConfig
 
@@ -33,17 +33,33 @@ def launched_with_deepspeed() -> bool:
 def make_accelerator(config: PPOConfig) -> Accelerator:
     """The run's Accelerator. Under a DeepSpeed launch, with one plugin per trained model. Create it before
     loading the models: under ZeRO-3 with `zero3_init_flag`, `from_pretrained` then loads them partitioned."""
-    mixed_precision = "bf16" if config.bf16 else "no"
-    handlers = [InitProcessGroupKwargs(backend=config.ddp_backend)] if config.ddp_backend else []
+    common = {
+        "mixed_precision": "bf16" if config.bf16 else "no",
+        "kwargs_handlers": [InitProcessGroupKwargs(backend=config.ddp_backend)] if config.ddp_backend else [],
+        **tracking(config),
+    }
     if not launched_with_deepspeed():
-        return Accelerator(cpu=config.use_cpu, mixed_precision=mixed_precision, kwargs_handlers=handlers)
+        return Accelerator(cpu=config.use_cpu, **common)
     if config.use_cpu:
         raise ValueError(
             "A DeepSpeed launch with use_cpu=true would silently run without DeepSpeed. On a CPU-only machine "
             "pass --use_cpu false --ddp_backend gloo."
         )
     plugins = {name: _training_plugin(config) for name in TRAINED}
-    return Accelerator(deepspeed_plugins=plugins, mixed_precision=mixed_precision, kwargs_handlers=handlers)
+    return Accelerator(deepspeed_plugins=plugins, **common)
+
+
+def tracking(config: PPOConfig) -> dict:
+    """`report_to` as accelerate's trackers, writing under `<output_dir>/runs` like the Trainer-based stages."""
+    supported = {tracker.value for tracker in LoggerType}
+    unsupported = sorted(set(config.report_to) - supported)
+    if unsupported:
+        raise ValueError(
+            f"report_to {unsupported}: PPO logs through accelerate's trackers, one of {sorted(supported)}"
+        )
+    if not config.report_to:
+        return {}
+    return {"log_with": list(config.report_to), "project_dir": str(Path(config.output_dir, "runs"))}
 
 
 def _training_plugin(config: PPOConfig) -> DeepSpeedPlugin:

@@ -11,6 +11,7 @@ adapters disabled (pass `reference=None`). How the models are wrapped (DDP, Deep
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import set_seed
+from transformers import get_scheduler
 
 from ...utils.padding import pad
 from ..checkpoints import resolve_resume
@@ -82,16 +84,12 @@ class PPOTrainer:
         if config.rollout_batch_size % config.mini_batch_size:
             raise ValueError("rollout_batch_size must be a multiple of mini_batch_size.")
 
-        actor_optimizer = torch.optim.AdamW(
-            [p for p in actor.parameters() if p.requires_grad],
-            lr=config.actor_learning_rate,
-            weight_decay=config.weight_decay,
-        )
-        critic_optimizer = torch.optim.AdamW(
-            [p for p in critic.parameters() if p.requires_grad],
-            lr=config.critic_learning_rate,
-            weight_decay=config.weight_decay,
-        )
+        actor_optimizer = self._optimizer(actor, config.learning_rate)
+        critic_optimizer = self._optimizer(critic, config.critic_learning_rate)
+        # Stepped by the trainer once per PPO step (not handed to `prepare`, whose DeepSpeed engine would step
+        # them per mini-batch) and saved with the checkpoint state.
+        self.schedulers = {"actor": self._scheduler(actor_optimizer), "critic": self._scheduler(critic_optimizer)}
+        self.accelerator.register_for_checkpointing(*self.schedulers.values())
         self.actor, self.actor_optimizer, self.critic, self.critic_optimizer = distributed.prepare_trained(
             self.accelerator, actor, actor_optimizer, critic, critic_optimizer
         )
@@ -109,6 +107,23 @@ class PPOTrainer:
         self.output_dir = Path(config.output_dir)
 
     # ---------------------------------------------------------------- setup helpers
+    def _optimizer(self, model, learning_rate: float) -> torch.optim.Optimizer:
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        return torch.optim.AdamW(trainable, lr=learning_rate, weight_decay=self.config.weight_decay)
+
+    def _scheduler(self, optimizer: torch.optim.Optimizer):
+        return get_scheduler(
+            self.config.lr_scheduler_type,
+            optimizer,
+            num_warmup_steps=self.config.get_warmup_steps(self.config.max_steps),
+            num_training_steps=self.config.max_steps,
+            scheduler_specific_kwargs=self.config.lr_scheduler_kwargs,
+        )
+
+    def _every(self, steps_or_ratio: float) -> int:
+        """`save_steps`/`logging_steps` as the Trainer reads them: below 1, a share of `max_steps`."""
+        return math.ceil(self.config.max_steps * steps_or_ratio) if steps_or_ratio < 1 else int(steps_or_ratio)
+
     def _generation_kwargs(self, generation_config) -> dict:
         """Sample with the SFT model's own sampling parameters unless the config overrides them."""
         kwargs = {"do_sample": True, "max_new_tokens": self.config.max_new_tokens}
@@ -236,10 +251,15 @@ class PPOTrainer:
             self.load_checkpoint(checkpoint)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         metrics_log = self.output_dir / "ppo_metrics.jsonl"
+        self.accelerator.init_trackers(self.config.run_name or "ppo", self.config.to_sanitized_dict())
+        save_every, log_every = self._every(self.config.save_steps), self._every(self.config.logging_steps)
         while self.step < self.config.max_steps:
             started = time.perf_counter()
             rollout = self.make_rollout(self.step)
             row = {"step": self.step + 1, **self.rollout_metrics(rollout), **self.train_on_rollout(rollout, self.step)}
+            for name, scheduler in self.schedulers.items():
+                row[f"learning_rate/{name}"] = scheduler.get_last_lr()[0]
+                scheduler.step()
             row["time/step_seconds"] = time.perf_counter() - started
             self.step += 1
             self.history.append(row)
@@ -253,11 +273,12 @@ class PPOTrainer:
             if self.accelerator.is_main_process:
                 with open(metrics_log, "a", encoding="utf-8") as log:
                     log.write(json.dumps(row, ensure_ascii=False) + "\n")
-                if self.step % self.config.logging_steps == 0:
+                if self.step % log_every == 0:
                     print(self._format(row), flush=True)
+                    self.accelerator.log({k: v for k, v in row.items() if k != "step"}, step=self.step)
                 for warning in warnings:
                     print(f"[reward-hacking guard] step {self.step}: {warning}", flush=True)
-            if self.step % self.config.save_steps == 0 or self.step == self.config.max_steps:
+            if self.step % save_every == 0 or self.step == self.config.max_steps:
                 self.save_checkpoint()
             if warnings and self.config.guard_stop:
                 print(f"[reward-hacking guard] stopping at step {self.step} (guard_stop is set)", flush=True)
