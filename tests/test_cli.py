@@ -140,7 +140,7 @@ def test_a_missing_model_folder_is_named_with_the_stage_that_makes_it(tmp_path):
     assert run.returncode != 0
     message = run.stderr.strip().splitlines()[-1]
     assert message == (
-        "error: --model_name_or_path outputs/tiny/pretrain: no such model folder; the main job makes it: "
+        "error: --model_name_or_path outputs/tiny/pretrain: no such model folder; a pipeline stage makes it: "
         "python recipes/run_pipeline.py --config recipes/tiny/pipeline.yaml (stage pretrain)"
     )
     assert "Repo id" not in run.stderr

@@ -3,6 +3,7 @@
 import json
 import os
 import pty
+import shlex
 import shutil
 import signal
 import subprocess
@@ -360,3 +361,47 @@ def test_stage_paths_with_flag_equals_value(tmp_path):
     paths = state.stage_paths(stage, "/o")
     assert (paths.outputs, paths.configs) == (["/o/o"], [str(config)])
     assert "/o/d" in paths.others and "recipes/sft.py" in paths.others
+
+
+@pytest.mark.parametrize("size", ["tiny", "xuanyuan-6b"])
+def test_every_stage_reads_under_output_dir_only_what_an_earlier_stage_writes(size):
+    """The chaining paths live in pipeline.yaml alone, so a stage can only be wired to what an earlier one made."""
+    state = load_script("recipes/pipeline_state.py")
+    config = yaml.safe_load((REPO / "recipes" / size / "pipeline.yaml").read_text())
+    written: list[Path] = []
+    for stage in state.load_stages(config, "/o"):
+        paths = state.stage_paths(stage, "/o")
+        outputs = {Path(path) for path in paths.outputs}
+        for path in map(Path, paths.others):
+            if path.is_relative_to("/o") and path not in outputs:
+                assert any(path.is_relative_to(made) for made in written), f"{stage.name} reads {path}: nobody made it"
+        written += outputs
+
+
+def test_the_6b_stages_parse_with_their_recipes(tmp_path, monkeypatch):
+    """Each training stage of the cluster pipeline, YAML and command line together, is a valid recipe call."""
+    from xuanyuan.cli import parse_recipe_args
+
+    state = load_script("recipes/pipeline_state.py")
+    config = yaml.safe_load((REPO / "recipes" / "xuanyuan-6b" / "pipeline.yaml").read_text())
+    stages = {stage.name: stage for stage in state.load_stages(config, str(tmp_path))}
+    library = {
+        "pretrain": ["xuanyuan.training.pretrain:PretrainConfig", "trl:ModelConfig"],
+        "sft": ["xuanyuan.training:XuanYuanSFTConfig", "trl:ModelConfig"],
+        "reward": ["xuanyuan.training.reward:XuanYuanRewardConfig", "trl:ModelConfig"],
+        "ppo": ["xuanyuan.training.ppo:PPOConfig", "trl:ModelConfig"],
+    }
+    monkeypatch.chdir(REPO)
+    for name in ("pretrain", "sft", "reward"):
+        (tmp_path / name).mkdir()  # the models the later stages start from
+    for name, classes in library.items():
+        tokens = shlex.split(stages[name].command)
+        script = next(token for token in tokens if token.startswith("recipes/"))
+        recipe = load_script(script)
+        own = [
+            cls for key, cls in vars(recipe).items() if key.endswith("ScriptArguments") and key != "ScriptArguments"
+        ]
+        argv = tokens[tokens.index(script) + 1 :] + ["--bf16", "false", "--use_cpu", "true"]  # parsed on a CPU
+        parsed = parse_recipe_args(own, classes, argv=argv)
+        training = parsed[len(own)]
+        assert training.output_dir == str(tmp_path / name)

@@ -306,5 +306,5 @@ def check_model_paths(parsed: Sequence[object]) -> None:
                 continue
             if _is_local_path(value) and not Path(value).expanduser().exists():
                 stage = producing_stage(value)
-                hint = f"; the main job makes it: {stage}" if stage else ""
+                hint = f"; a pipeline stage makes it: {stage}" if stage else ""
                 raise ConfigError(f"--{field.name} {value}: no such model folder{hint}")
