@@ -13,7 +13,7 @@ from pathlib import Path
 @dataclass
 class PerplexityConfig:
     model: str = field(metadata={"help": "Model folder or Hub id."})
-    data_files: list[str] = field(metadata={"help": "JSONL files, one document per record."})
+    data_files: list[str] = field(metadata={"help": "Record files, globs or Hub datasets: one document per record."})
     output_dir: str = field(metadata={"help": "Where perplexity.json is written."})
     text_field: str = field(default="text", metadata={"help": "Record field that holds the document."})
     max_length: int = field(default=1024, metadata={"help": "Window length in tokens."})
@@ -25,12 +25,11 @@ def main(config: PerplexityConfig) -> dict:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from xuanyuan.data.records import iter_records, require_text
+    from xuanyuan.data.records import load_texts
     from xuanyuan.evaluation import evaluate_perplexity
     from xuanyuan.tokenization import load_tokenizer
 
-    texts = [require_text(r, config.text_field) for path in config.data_files for r in iter_records(path)]
-    texts = texts[: config.max_documents]
+    texts = load_texts(config.data_files, config.text_field)[: config.max_documents]
     model = AutoModelForCausalLM.from_pretrained(config.model, dtype=torch.float32)
     tokenizer = load_tokenizer(config.model)
     result = evaluate_perplexity(model, tokenizer, texts, config.max_length, config.batch_size).to_dict()

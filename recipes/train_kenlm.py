@@ -59,7 +59,8 @@ def main(config: TrainKenLMConfig) -> dict:
     heldout = [doc for doc in documents if is_heldout(doc[0], config.heldout_fraction)]
     training = [doc for doc in documents if not is_heldout(doc[0], config.heldout_fraction)]
     languages = sorted({lang for _, lang in documents})
-    target = [doc for doc in read_reference(config.threshold_data) if doc[1] in languages]
+    target_data = read_reference(config.threshold_data) if config.threshold_data else []
+    target = [doc for doc in target_data if doc[1] in languages]
     target_languages = {lang for _, lang in target}
     reference_share = heldout if config.heldout_fraction > 0 else training
     threshold_documents = target + [doc for doc in reference_share if doc[1] not in target_languages]

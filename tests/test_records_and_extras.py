@@ -19,6 +19,7 @@ from xuanyuan.data.records import (
     is_hub_dataset,
     iter_records,
     load_records,
+    load_texts,
     read_text,
     reject_row,
     require_text,
@@ -99,6 +100,16 @@ def test_load_records_counts_and_sets_aside_what_it_skips(tmp_path):
         (2, None, None),
         (3, "text", {"text": ""}),
     ]
+
+
+def test_load_texts_reads_globs_and_compressed_files_in_order_and_names_a_bad_record(tmp_path):
+    (tmp_path / "b.jsonl").write_text('{"text": "two"}\n', encoding="utf-8")
+    (tmp_path / "a.jsonl").write_text('{"text": "one", "body": "x"}\n', encoding="utf-8")
+    with gzip.open(tmp_path / "c.jsonl.gz", "wt", encoding="utf-8") as handle:
+        handle.write('{"text": "three", "body": ""}\n')
+    assert load_texts([tmp_path / "*.jsonl", tmp_path / "c.jsonl.gz"]) == ["one", "two", "three"]
+    with pytest.raises(RecordError, match=r"c\.jsonl\.gz, line 1, field 'body'"):
+        load_texts(str(tmp_path / "[ac].jsonl*"), "body")
 
 
 def test_missing_extra_names_the_extra(monkeypatch):

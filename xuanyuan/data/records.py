@@ -281,6 +281,11 @@ def require_text(record: Record, field: str) -> str:
     return value
 
 
+def load_texts(sources: str | Path | Iterable[str | Path], field: str = "text") -> list[str]:
+    """The non-empty string `field` of every record of `sources` (see `resolve_sources`); a bad one raises."""
+    return load_records(sources, lambda record: require_text(record, field))[0]
+
+
 def check_unique_id(seen: dict[str, Record], record: Record, record_id: str) -> None:
     """Remember where `record_id` was seen; a second record with it raises `RecordError` naming both lines."""
     first = seen.setdefault(record_id, record)

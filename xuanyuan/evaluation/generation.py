@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..data.conversations import check_messages
-from ..data.records import RecordError, check_unique_id, iter_records, require_text
+from ..data.records import RecordError, check_unique_id, iter_records, require_text, resolve_sources
 from ..utils.padding import longest_first, pad
 from .generation_metrics import generation_metrics
 
@@ -33,7 +33,7 @@ class GenerationExample:
 def load_generation_examples(paths: list[str | Path]) -> list[GenerationExample]:
     """Every record as an example; ids must be unique (eval/compare.py matches two models' answers by id)."""
     examples, seen = [], {}
-    for path in paths:
+    for path in resolve_sources(paths):
         for record in iter_records(path):
             data = record.data
             record_id = str(data.get("id", f"{Path(path).name}:{record.line}"))

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 
-from ..data.records import iter_records, require_text
+from ..data.records import load_texts
 from ..evaluation.perplexity import evaluate_perplexity
 from ..tokenization import load_tokenizer
 from .agreement import logit_agreement
@@ -87,11 +87,6 @@ def prompt_logits(model: PreTrainedModel, prompts: list[list[int]]) -> torch.Ten
     return torch.cat(rows)
 
 
-def load_eval_texts(settings: ReportSettings) -> list[str]:
-    texts = [require_text(r, settings.text_field) for path in settings.eval_data_files for r in iter_records(path)]
-    return texts[: settings.max_eval_documents]
-
-
 def measure(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -140,7 +135,7 @@ def quality_report(
 ) -> dict:
     """Compare the quantized checkpoint at `quantized_path` with the fp32 original at `reference_path`."""
     tokenizer = load_tokenizer(quantized_path)
-    texts = load_eval_texts(settings)
+    texts = load_texts(settings.eval_data_files, settings.text_field)[: settings.max_eval_documents]
     prompts = fixed_prompts(tokenizer)
 
     reference = AutoModelForCausalLM.from_pretrained(reference_path, dtype=torch.float32).to(device)

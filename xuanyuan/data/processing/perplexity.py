@@ -25,7 +25,7 @@ from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
-from xuanyuan.data.records import iter_records, require_text
+from xuanyuan.data.records import load_records, require_text
 from xuanyuan.utils.extras import require
 
 from .lm_tokens import lm_sentences
@@ -77,7 +77,7 @@ def reference_statistics(perplexities: dict[str, list[float]], percentiles: Iter
 
 def read_reference(paths: Iterable[str | Path]) -> list[tuple[str, str]]:
     """(text, lang) of every record of the reference JSONL files; RecordError names a bad record."""
-    return [(require_text(r, "text"), require_text(r, "lang")) for path in paths for r in iter_records(path)]
+    return load_records(list(paths), lambda r: (require_text(r, "text"), require_text(r, "lang")))[0]
 
 
 def score_documents(scorer: KenLMScorer | HFScorer, documents: Iterable[tuple[str, str]]) -> dict[str, list[float]]:
