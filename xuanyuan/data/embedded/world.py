@@ -70,38 +70,32 @@ SECTORS = (
 )
 # fmt: on
 
+
+def _paired(zh: str | list[str], en: str) -> tuple[tuple[str, str], ...]:
+    """Chinese items (characters, or a list of words) zipped with their space-separated English spellings."""
+    return tuple(zip(zh, en.split(), strict=True))
+
+
 # Uncommon characters so that composed names are unlikely to match real listed companies.
-NAME_CHARS = tuple(
-    zip(
-        "澜峰岳璟昱骁沐霁朔鸿翎蔚珩瀚煜曜澄祺琨钧睿铂辰溪屹舟桐晟杉汀穹弈栩韬昊砚岑麓湛聿",
-        "lan feng yue jing yu xiao mu ji shuo hong ling wei heng han yu yao cheng qi kun jun rui bo chen xi yi zhou "
-        "tong sheng shan ting qiong yi xu tao hao yan cen lu zhan yu".split(),
-        strict=True,
-    )
+NAME_CHARS = _paired(
+    "澜峰岳璟昱骁沐霁朔鸿翎蔚珩瀚煜曜澄祺琨钧睿铂辰溪屹舟桐晟杉汀穹弈栩韬昊砚岑麓湛聿",
+    "lan feng yue jing yu xiao mu ji shuo hong ling wei heng han yu yao cheng qi kun jun rui bo chen xi yi zhou "
+    "tong sheng shan ting qiong yi xu tao hao yan cen lu zhan yu",
 )
-SURNAMES = tuple(
-    zip(
-        "张王李刘陈杨黄赵周吴徐孙马朱胡郭何林罗高梁郑谢宋唐韩冯邓曹彭曾田董潘袁蒋蔡余",
-        "Zhang Wang Li Liu Chen Yang Huang Zhao Zhou Wu Xu Sun Ma Zhu Hu Guo He Lin Luo Gao Liang Zheng Xie Song "
-        "Tang Han Feng Deng Cao Peng Zeng Tian Dong Pan Yuan Jiang Cai Yu".split(),
-        strict=True,
-    )
+SURNAMES = _paired(
+    "张王李刘陈杨黄赵周吴徐孙马朱胡郭何林罗高梁郑谢宋唐韩冯邓曹彭曾田董潘袁蒋蔡余",
+    "Zhang Wang Li Liu Chen Yang Huang Zhao Zhou Wu Xu Sun Ma Zhu Hu Guo He Lin Luo Gao Liang Zheng Xie Song "
+    "Tang Han Feng Deng Cao Peng Zeng Tian Dong Pan Yuan Jiang Cai Yu",
 )
-GIVEN_CHARS = tuple(
-    zip(
-        "伟明建国志海军平德文立新永东春晓红丽敏静燕玲霞涛斌浩磊宇鹏辉刚勇杰琳婷洁欣远华庆",
-        "wei ming jian guo zhi hai jun ping de wen li xin yong dong chun xiao hong li min jing yan ling xia tao bin "
-        "hao lei yu peng hui gang yong jie lin ting jie xin yuan hua qing".split(),
-        strict=True,
-    )
+GIVEN_CHARS = _paired(
+    "伟明建国志海军平德文立新永东春晓红丽敏静燕玲霞涛斌浩磊宇鹏辉刚勇杰琳婷洁欣远华庆",
+    "wei ming jian guo zhi hai jun ping de wen li xin yong dong chun xiao hong li min jing yan ling xia tao bin "
+    "hao lei yu peng hui gang yong jie lin ting jie xin yuan hua qing",
 )
-CITIES = tuple(
-    zip(
-        "北京 上海 深圳 广州 杭州 南京 成都 武汉 西安 重庆 天津 苏州 长沙 厦门 青岛 合肥 宁波 济南 郑州 福州".split(),
-        "Beijing Shanghai Shenzhen Guangzhou Hangzhou Nanjing Chengdu Wuhan Xi'an Chongqing Tianjin Suzhou Changsha "
-        "Xiamen Qingdao Hefei Ningbo Jinan Zhengzhou Fuzhou".split(),
-        strict=True,
-    )
+CITIES = _paired(
+    "北京 上海 深圳 广州 杭州 南京 成都 武汉 西安 重庆 天津 苏州 长沙 厦门 青岛 合肥 宁波 济南 郑州 福州".split(),
+    "Beijing Shanghai Shenzhen Guangzhou Hangzhou Nanjing Chengdu Wuhan Xi'an Chongqing Tianjin Suzhou Changsha "
+    "Xiamen Qingdao Hefei Ningbo Jinan Zhengzhou Fuzhou",
 )
 
 
@@ -849,31 +843,17 @@ def build_world(rng: random.Random, config: EmbeddedDataConfig) -> World:
         exchange = rng.choice(EXCHANGES)
         ticker = rng.choice(exchange.prefixes) + f"{rng.randint(1, 999):03d}"
         chairman_zh, chairman_en = _person(rng)
-        if {name_zh, name_en, ticker, chairman_zh, chairman_en} & used:
+        identifiers = {name_zh, name_en, ticker, chairman_zh, chairman_en}
+        if identifiers & used:
             continue
-        used |= {name_zh, name_en, ticker, chairman_zh, chairman_en}
+        used |= identifiers
         founded = rng.randint(1985, 2015)
         city_zh, city_en = rng.choice(CITIES)
         financials = _financials(rng, sector)
         employees = max(int(financials.revenue * rng.uniform(*sector.staff_per_revenue)) // 10 * 10, 120)
-        companies.append(
-            Company(
-                name_zh,
-                name_en,
-                ticker,
-                exchange.code,
-                exchange.zh,
-                exchange.en,
-                sector.zh,
-                sector.en,
-                city_zh,
-                city_en,
-                founded,
-                min(founded + rng.randint(2, 15), FISCAL_YEAR - 1),
-                chairman_zh,
-                chairman_en,
-                employees,
-                financials,
-            )
-        )
+        listed = min(founded + rng.randint(2, 15), FISCAL_YEAR - 1)
+        companies.append(Company(
+            name_zh, name_en, ticker, exchange.code, exchange.zh, exchange.en, sector.zh, sector.en,
+            city_zh, city_en, founded, listed, chairman_zh, chairman_en, employees, financials,
+        ))  # fmt: skip
     return World(tuple(companies), CONCEPTS[: config.n_concepts])
