@@ -103,6 +103,12 @@ def split_sizes(n_facts: int, val_size: int, test_size: int, val_share: float) -
     return n_val, min(test_size, exam - n_val)
 
 
+def _split(items: list, val_size: int, test_size: int, val_share: float) -> dict[str, list]:
+    """`items` cut, in order, into val, test and exercise pools of the sizes `split_sizes` gives."""
+    n_val, n_test = split_sizes(len(items), val_size, test_size, val_share)
+    return {"val": items[:n_val], "test": items[n_val : n_val + n_test], "exercise": items[n_val + n_test :]}
+
+
 def build_plan(rng: random.Random, world: World, val_size: int, test_size: int, val_share: float = 1 / 3) -> ExamPlan:
     """Split the askable facts into disjoint val / test / exercise pools (see `split_sizes`).
 
@@ -113,9 +119,7 @@ def build_plan(rng: random.Random, world: World, val_size: int, test_size: int, 
     for subject, attributes in _COMPANY_SUBJECTS.items():
         facts = [Fact(subject, company.name_zh, attribute) for company in world.companies for attribute in attributes]
         rng.shuffle(facts)
-        n_val, n_test = split_sizes(len(facts), val_size, test_size, val_share)
-        pools = {"val": facts[:n_val], "test": facts[n_val : n_val + n_test], "exercise": facts[n_val + n_test :]}
-        for split, pool in pools.items():
+        for split, pool in _split(facts, val_size, test_size, val_share).items():
             if subject == "financial_statements":  # a tenth of its questions rank four companies by revenue
                 n_rank = len(pool) // 10
                 pool = pool[: len(pool) - n_rank] if split != "exercise" else pool
@@ -123,14 +127,8 @@ def build_plan(rng: random.Random, world: World, val_size: int, test_size: int, 
             plan[split][subject] = pool
     concepts = list(world.concepts)
     rng.shuffle(concepts)
-    n_val, n_test = split_sizes(len(concepts), len(concepts), len(concepts), val_share)
-    groups = {
-        "val": concepts[:n_val],
-        "test": concepts[n_val : n_val + n_test],
-        "exercise": concepts[n_val + n_test :],
-    }
     sizes = {"val": val_size, "test": test_size, "exercise": None}
-    for split, group in groups.items():
+    for split, group in _split(concepts, len(concepts), len(concepts), val_share).items():
         facts = [
             Fact("financial_concepts", concept.name_zh, kind)
             for concept in group
