@@ -147,20 +147,21 @@ def generate_embedded_data(config: EmbeddedDataConfig) -> dict:
     ]
 
     out = Path(config.output_dir)
-    counts = {
-        "kb.json": _write_json(out / "kb.json", world.to_json()),
-        "pretrain/raw.jsonl": write_jsonl(out / "pretrain/raw.jsonl", _documents(corpus.raw)),
-        "pretrain/planted.jsonl": write_jsonl(out / "pretrain/planted.jsonl", corpus.planted),
-        "pretrain/heldout.jsonl": write_jsonl(out / "pretrain/heldout.jsonl", _documents(corpus.heldout)),
-        "sft/train.jsonl": write_jsonl(out / "sft/train.jsonl", sft_train),
-        "sft/test.jsonl": write_jsonl(out / "sft/test.jsonl", sft_test),
-        "preference/pairs.jsonl": write_jsonl(out / "preference/pairs.jsonl", pairs),
-        "preference/ranked.jsonl": write_jsonl(out / "preference/ranked.jsonl", ranked),
-        "rl/prompts.jsonl": write_jsonl(out / "rl/prompts.jsonl", rl_prompts),
-        "exam/subject_mapping.json": _write_json(out / "exam/subject_mapping.json", SUBJECTS),
-        "exam/answers.jsonl": write_jsonl(out / "exam/answers.jsonl", answers),
-        "exam/exercise_facts.jsonl": write_jsonl(out / "exam/exercise_facts.jsonl", exercise_audit + sft_audit),
+    jsonl_files = {
+        "pretrain/raw.jsonl": _documents(corpus.raw),
+        "pretrain/planted.jsonl": corpus.planted,
+        "pretrain/heldout.jsonl": _documents(corpus.heldout),
+        "sft/train.jsonl": sft_train,
+        "sft/test.jsonl": sft_test,
+        "preference/pairs.jsonl": pairs,
+        "preference/ranked.jsonl": ranked,
+        "rl/prompts.jsonl": rl_prompts,
+        "exam/answers.jsonl": answers,
+        "exam/exercise_facts.jsonl": exercise_audit + sft_audit,
     }
+    counts = {name: write_jsonl(out / name, records) for name, records in jsonl_files.items()}
+    counts["kb.json"] = _write_json(out / "kb.json", world.to_json())
+    counts["exam/subject_mapping.json"] = _write_json(out / "exam/subject_mapping.json", SUBJECTS)
     _write(out / "pretrain/bad_keywords.txt", KEYWORD_FILE.read_text(encoding="utf-8"))
     counts["pretrain/bad_keywords.txt"] = len(BAD_KEYWORDS)
     for name, rows in tables.items():
