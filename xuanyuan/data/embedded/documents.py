@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -214,6 +214,11 @@ _EN_COMMENTS = (
 )
 
 
+def _field_lines(slots: dict[str, str], fields: Sequence[tuple[str, str]]) -> str:
+    """One `label：value` line per (label, slot key) pair, as profile and quote pages list them."""
+    return "\n".join(f"{label}：{slots[key]}" for label, key in fields)
+
+
 def _date(rng: random.Random) -> str:
     return f"2024年{rng.randint(3, 4)}月{rng.randint(1, 28)}日"
 
@@ -238,7 +243,7 @@ def _encyclopedia(rng: random.Random, world: World, company: Company) -> Documen
         ("上市地点", "exchange"), ("股票代码", "ticker"), ("总部地点", "city"), ("所属行业", "sector"),
         ("董事长", "chairman"), ("员工人数", "employees"),
     )  # fmt: skip
-    info = "\n".join(f"{label}：{slots[key]}" for label, key in labels)
+    info = _field_lines(slots, labels)
     history = _facts(rng, company, ("founded", "listed", "chairman", "employees"))
     results = _facts(rng, company, ("revenue", "net_profit", "total_assets", "debt_ratio", "roe", "eps"))
     results += f"据此计算，{company.name_zh}2023年的净利率约为{slots['net_margin']}。"
@@ -258,12 +263,12 @@ def _web_profile(rng: random.Random, world: World, company: Company) -> Document
         ("所属行业", "sector"), ("总部", "city"), ("成立日期", "founded"), ("上市日期", "listed"),
         ("董事长", "chairman"), ("员工总数", "employees"),
     )  # fmt: skip
-    table = "\n".join(f"{label}：{slots[key]}" for label, key in fields)
+    table = _field_lines(slots, fields)
     finance = (
         ("营业收入", "revenue"), ("净利润", "net_profit"), ("总资产", "total_assets"), ("资产负债率", "debt_ratio"),
         ("净资产收益率", "roe"), ("每股收益", "eps"), ("每股股利", "dps"),
     )  # fmt: skip
-    figures = "\n".join(f"{label}：{slots[key]}" for label, key in finance)
+    figures = _field_lines(slots, finance)
     about = _facts(rng, company, ("sector", "city", "chairman"))
     return Document(f"{title}\n\n{table}\n\n公司简介\n{about}\n\n主要财务指标（2023年）\n{figures}", "zh", "web")
 
@@ -274,7 +279,7 @@ def _quote_page(rng: random.Random, world: World, company: Company) -> Document:
         ("收盘价（2023年末）", "price"), ("总股本", "shares"), ("总市值", "market_cap"), ("市盈率（静态）", "pe"),
         ("每股收益", "eps"), ("每股股利", "dps"), ("股息率", "dividend_yield"), ("资产负债率", "debt_ratio"),
     )  # fmt: skip
-    table = "\n".join(f"{label}：{slots[key]}" for label, key in rng.sample(rows, rng.randint(5, len(rows))))
+    table = _field_lines(slots, rng.sample(rows, rng.randint(5, len(rows))))
     note = rng.choice(
         (
             "数据说明：以上指标根据公司2023年年报及年末收盘价计算，仅供参考。",
