@@ -901,6 +901,11 @@ def build_corpus(rng: random.Random, world: World, plan: ExamPlan, config: Embed
     originals = [doc for doc in clean if id(doc) not in defected and not doc.facts and len(doc.text) >= 150]
 
     extra: list[Document] = []
+
+    def plant(doc: Document, kind: str, detail: str | Document) -> None:
+        extra.append(doc)
+        planted.append((doc, kind, detail))
+
     for kind, quota in (
         ("near_duplicate", _count(config.near_duplicate_fraction, len(clean))),
         ("exact_duplicate", _count(config.defect_fraction / 2, len(clean))),
@@ -908,23 +913,19 @@ def build_corpus(rng: random.Random, world: World, plan: ExamPlan, config: Embed
         pool = [doc for doc in originals if len(doc.text) >= 300] if kind == "near_duplicate" else originals
         for original in rng.sample(pool, quota):
             text = _near_copy(rng, original.text) if kind == "near_duplicate" else original.text
-            copy = Document(text, original.lang, original.domain)
-            extra.append(copy)
-            planted.append((copy, kind, original))
+            plant(Document(text, original.lang, original.domain), kind, original)
     n_defects = _count(config.defect_fraction, len(clean))
     for _ in range(n_defects):
         prefix = rng.choice(originals).text.split("\n")[0] if rng.random() < 0.5 else ""
         text, keywords = _spam(rng, prefix)
-        extra.append(Document(text, "zh", rng.choice(("social", "web"))))
-        planted.append((extra[-1], "spam", keywords))
+        plant(Document(text, "zh", rng.choice(("social", "web"))), "spam", keywords)
     for index in range(n_defects):
         kind = _NOISE_KINDS[index % len(_NOISE_KINDS)]
-        extra.append(Document(_noise(rng, kind, rng.choice(originals).text), "zh", "web"))
-        planted.append((extra[-1], "noise", kind))
+        plant(Document(_noise(rng, kind, rng.choice(originals).text), "zh", "web"), "noise", kind)
     for _ in range(_count(config.defect_fraction / 2, len(clean))):
         first, second = (Document(text, "zh", "news") for text in _monthly_report(rng, rng.choice(world.companies)))
-        extra += [first, second]
-        planted += [(first, "numeric_variant", second), (second, "numeric_variant", first)]
+        plant(first, "numeric_variant", second)
+        plant(second, "numeric_variant", first)
     for _ in range(config.clean_monthly_reports):
         extra.append(Document(_monthly_report(rng, rng.choice(world.companies))[0], "zh", "news"))
 
