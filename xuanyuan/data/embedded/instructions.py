@@ -174,7 +174,8 @@ def concept(rng: random.Random, world: World, followup: bool = False) -> QAItem:
     item = rng.choice(world.concepts)
     other = rng.choice([c for c in world.concepts if c is not item])
     if rng.random() < 0.1 and not followup:
-        answer = f"{item.name_en[0].upper()}{item.name_en[1:]} ({item.name_zh}) is {item.definition_en}."
+        title = item.name_en[0].upper() + item.name_en[1:]
+        answer = f"{title} ({item.name_zh}) is {item.definition_en}."
         formula = f" Formula: {item.formula_en}." if item.formula_en else ""
         return QAItem(
             "concept",
@@ -183,7 +184,7 @@ def concept(rng: random.Random, world: World, followup: bool = False) -> QAItem:
             f"In short, {item.name_en} means {item.definition_en}.{formula}",
             f"It is {item.definition_en.split(',')[0]}.",
             "It is a finance term; its meaning depends on the context.",
-            f"{item.name_en[0].upper()}{item.name_en[1:]} is {other.definition_en}.",
+            f"{title} is {other.definition_en}.",
         )
     pattern = "那{n}又是什么？" if followup else rng.choice(_CONCEPT_QUESTIONS)
     formula = f"其计算公式为：{item.formula_zh}。" if item.formula_zh else ""
