@@ -25,16 +25,14 @@ class PairedExamConfig:
 
 
 def main(config: PairedExamConfig) -> dict:
+    from xuanyuan.cli import write_result
     from xuanyuan.evaluation.paired import compare, load_clusters, load_correctness
 
     split = json.loads(Path(config.results).read_text(encoding="utf-8"))["settings"]["split"]
     clusters = load_clusters(config.answers, split) if config.answers else None
     result = compare(load_correctness(config.results), load_correctness(config.baseline), clusters).to_dict()
     result |= {"results": config.results, "baseline": config.baseline, "split": split}
-    Path(config.output_dir).mkdir(parents=True, exist_ok=True)
-    Path(config.output_dir, "paired.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
-    print(json.dumps(result, indent=2))
-    return result
+    return write_result(config.output_dir, "paired.json", result)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,7 @@ python eval/perplexity.py --model outputs/tiny/base --data_files heldout.jsonl -
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 
 @dataclass
@@ -25,6 +23,7 @@ def main(config: PerplexityConfig) -> dict:
     import torch
     from transformers import AutoModelForCausalLM
 
+    from xuanyuan.cli import write_result
     from xuanyuan.data.records import load_texts
     from xuanyuan.evaluation import evaluate_perplexity
     from xuanyuan.tokenization import load_tokenizer
@@ -34,10 +33,7 @@ def main(config: PerplexityConfig) -> dict:
     tokenizer = load_tokenizer(config.model)
     result = evaluate_perplexity(model, tokenizer, texts, config.max_length, config.batch_size).to_dict()
     result["model"] = config.model
-    Path(config.output_dir).mkdir(parents=True, exist_ok=True)
-    Path(config.output_dir, "perplexity.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
-    print(json.dumps(result, indent=2))
-    return result
+    return write_result(config.output_dir, "perplexity.json", result)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,7 @@ The vocabulary is the preset's, grown (to a multiple of 128) if the tokenizer is
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 
 @dataclass
@@ -25,6 +23,7 @@ def main(config: CreateModelConfig) -> dict:
     from transformers import GenerationConfig, set_seed
 
     from xuanyuan import XuanYuanConfig, XuanYuanForCausalLM
+    from xuanyuan.cli import write_result
     from xuanyuan.tokenization import load_tokenizer
 
     set_seed(config.seed)
@@ -58,9 +57,7 @@ def main(config: CreateModelConfig) -> dict:
         "vocab_size": model_config.vocab_size,
         "tokenizer_size": len(tokenizer),
     }
-    Path(config.output_dir, "model_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
-    print(json.dumps(info, indent=2))
-    return info
+    return write_result(config.output_dir, "model_info.json", info)
 
 
 if __name__ == "__main__":

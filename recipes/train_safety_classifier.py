@@ -9,7 +9,6 @@ model is saved as `safety_classifier.bin` (or `.ftz` when quantized) with `metri
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,6 +25,7 @@ class TrainSafetyConfig(FastTextParams):
 
 
 def main(config: TrainSafetyConfig) -> dict:
+    from xuanyuan.cli import write_result
     from xuanyuan.data.processing.safety import FastTextSafetyClassifier
     from xuanyuan.data.processing.safety_training import (
         is_validation,
@@ -55,9 +55,7 @@ def main(config: TrainSafetyConfig) -> dict:
         predicted = [score >= config.threshold for score in scores]
         metrics["validation"] = precision_recall(predicted, [label == config.unsafe_label for label, _ in validation])
     metrics["params"] = asdict(params)
-    Path(config.output_dir, "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(metrics, indent=2))
-    return metrics
+    return write_result(config.output_dir, "metrics.json", metrics)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,7 @@ python recipes/train_tokenizer.py --config recipes/tiny/tokenizer.yaml [--vocab_
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 
 @dataclass
@@ -20,6 +18,7 @@ class TokenizerTrainingConfig:
 
 
 def main(config: TokenizerTrainingConfig) -> dict:
+    from xuanyuan.cli import write_result
     from xuanyuan.tokenization import iter_jsonl_texts, train_bpe_tokenizer
 
     texts = list(iter_jsonl_texts(config.data_files))
@@ -37,9 +36,7 @@ def main(config: TokenizerTrainingConfig) -> dict:
         "chars_per_token": sum(len(t) for t in texts) / num_tokens,
         "lossless_roundtrip": all(tokenizer.decode(ids) == t for ids, t in zip(encoded, texts, strict=True)),
     }
-    Path(config.output_dir, "tokenizer_stats.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
-    print(json.dumps(stats, indent=2))
-    return stats
+    return write_result(config.output_dir, "tokenizer_stats.json", stats)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@ On top of TRL's `TrlParser` (which every recipe used directly before) it
 - checks the YAML before anything runs: an unknown key or a value of the wrong type names the key and
   the file (argparse already does this for the command line);
 - resolves `bf16: auto` / `fp16: auto` from the hardware (`xuanyuan.utils.precision`);
-- reports a model folder that is not there as a missing folder (and which main-job stage makes it), not
+- reports a model folder that is not there as a missing folder (and which pipeline stage makes it), not
   as the Hub's "Repo id must be in the form …" error it would become inside transformers;
 - quiets third-party noise (`xuanyuan.utils.quiet`) unless `XUANYUAN_VERBOSE=1`.
+`write_result` is the other end of an entry point: its result JSON in the output folder, and on screen.
 
     if __name__ == "__main__":
         from xuanyuan.cli import parse_recipe_args
@@ -21,6 +22,7 @@ import dataclasses
 import difflib
 import enum
 import importlib
+import json
 import os
 import sys
 import types
@@ -308,3 +310,13 @@ def check_model_paths(parsed: Sequence[object]) -> None:
                 stage = producing_stage(value)
                 hint = f"; a pipeline stage makes it: {stage}" if stage else ""
                 raise ConfigError(f"--{field.name} {value}: no such model folder{hint}")
+
+
+# ----------------------------------------------------------------------------------------------- results
+def write_result(output_dir: str | Path, filename: str, result: dict) -> dict:
+    """Write `result` as `<output_dir>/<filename>` (indented UTF-8 JSON), print it, and return it."""
+    text = json.dumps(result, indent=2, ensure_ascii=False)
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    Path(output_dir, filename).write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return result

@@ -19,7 +19,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerFast
 
 from .chat_format import XUANYUAN_CHAT_TEMPLATE, XUANYUAN_SYSTEM_PROMPT  # noqa: F401  (re-exported)
-from .data.records import iter_records
+from .data.records import iter_records, resolve_sources
 
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"
 SPECIAL_TOKENS = [PAD, BOS, EOS]  # ids 0, 1, 2 as in XuanYuan-6B
@@ -71,7 +71,7 @@ def load_tokenizer(name_or_path: str | Path | None = None, **kwargs) -> PreTrain
 
 def iter_jsonl_texts(paths: Iterable[str | Path]) -> Iterator[str]:
     """Yield the text of every record: `text`, `prompt`/`completion`/`chosen`/`rejected`/…, `messages`."""
-    for path in paths:
+    for path in resolve_sources(paths):
         for record in iter_records(path):
             yield from _record_texts(record.data)
 
