@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 import struct
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,6 +145,24 @@ def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
 
 
+def component_roots(pairs: Iterable[tuple]) -> dict:
+    """Union-find over `pairs` of sortable nodes: every node of a pair → the smallest node of its connected
+    component."""
+    parent = {}
+
+    def find(node):
+        parent.setdefault(node, node)
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for a, b in pairs:
+        root_a, root_b = find(a), find(b)
+        parent[max(root_a, root_b)] = min(root_a, root_b)
+    return {node: find(node) for node in parent}
+
+
 class CharMinhashSignature(MinhashDedupSignature):
     """datatrove's signature step with `CharTokenizer` shingles, computed faster (see module docstring)."""
 
@@ -173,9 +192,7 @@ class CharMinhashSignature(MinhashDedupSignature):
             if values.max() >= _mersenne_prime:  # one subtraction makes it canonical; almost never needed
                 np.minimum(values, values - _mersenne_prime, out=values)
             np.minimum(result, values.min(axis=0), out=result)
-        if self.config.hash_config.precision == 32:
-            result &= np.uint64(self.config.hash_config.max)
-        return result.astype(self.config.hash_config.np_dtype)
+        return result
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1):
         """Writes each bucket file in large sorted blocks instead of one struct per document and bucket."""
@@ -254,20 +271,18 @@ class BandGroupBuckets(MinhashDedupBuckets):
         dtype = np.dtype([(f"h{i}", hash_format) for i in range(rows)] + [("doc", "<u4")])
         bucket, bucket_worker = divmod(rank, world_size // self.config.num_buckets)
         sig_files = self.input_folder.list_files(subdirectory=f"bucket_{bucket:03d}")
+        file_tasks = np.array([int(Path(p).name.removesuffix(".minhash.sig")) for p in sig_files], dtype=np.uint32)
         hash_min, hash_max = self.get_worker_hash_range(sig_files, rank, world_size)
-        parts = []
+        parts = [np.empty(0, dtype=dtype)]
         for path in sig_files:
             with self.input_folder.open(path, "rb") as handle:
                 records = np.frombuffer(handle.read(), dtype=dtype)
             first = records["h0"]
-            records = records[np.searchsorted(first, hash_min) : np.searchsorted(first, hash_max)]
-            task = np.full(len(records), int(Path(path).name.removesuffix(".minhash.sig")), dtype=np.uint32)
-            parts.append((records, task))
-        records = np.concatenate([r for r, _ in parts]) if parts else np.empty(0, dtype=dtype)
-        tasks = np.concatenate([t for _, t in parts]) if parts else np.empty(0, dtype=np.uint32)
-        files = np.concatenate([np.full(len(r), i, dtype=np.uint32) for i, (r, _) in enumerate(parts)] or [tasks])
+            parts.append(records[np.searchsorted(first, hash_min) : np.searchsorted(first, hash_max)])
+        records = np.concatenate(parts)
+        files = np.repeat(np.arange(len(sig_files), dtype=np.uint32), [len(part) for part in parts[1:]])
         order = np.lexsort([records["doc"], files] + [records[f"h{i}"] for i in reversed(range(rows))])
-        records, tasks = records[order], tasks[order]
+        records, tasks = records[order], file_tasks[files[order]]
         same = np.ones(max(len(records) - 1, 0), dtype=bool)
         for i in range(rows):
             same &= records[f"h{i}"][1:] == records[f"h{i}"][:-1]
@@ -364,25 +379,12 @@ class VerifiedMinhashCluster(PipelineStep):
                 pairs = self.verified(pairs)
             self.stat_update("verified_pairs", value=len(pairs))
 
-            parent: dict[tuple[int, int], tuple[int, int]] = {}
-
-            def find(node):
-                parent.setdefault(node, node)
-                while parent[node] != node:
-                    parent[node] = parent[parent[node]]
-                    node = parent[node]
-                return node
-
-            for a, b in pairs:
-                root_a, root_b = find(a), find(b)
-                if root_a != root_b:  # the smaller node stays root: each component keeps its first document
-                    parent[max(root_a, root_b)] = min(root_a, root_b)
-
+            roots = component_roots(pairs)  # each component keeps its first document, its root
             to_remove = defaultdict(list)
-            for node in sorted(parent):
-                if find(node) != node:
+            for node, root in sorted(roots.items()):
+                if node != root:
                     to_remove[node[0]].append(node[1])
-            self.stat_update("components", value=sum(1 for node in parent if find(node) == node))
+            self.stat_update("components", value=sum(node == root for node, root in roots.items()))
             for task, docs in sorted(to_remove.items()):
                 self.stat_update("documents_to_remove", value=len(docs))
                 with self.output_folder.open(f"{task:06d}.remove", "wb") as handle:

@@ -13,7 +13,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass
 
-from xuanyuan.data.processing.dedup import DedupConfig, jaccard, shingles
+from xuanyuan.data.processing.dedup import DedupConfig, component_roots, jaccard, shingles
 
 _HAN = [chr(code) for code in range(0x4E00, 0x4E00 + 2500)]
 
@@ -92,19 +92,9 @@ def true_duplicate_edges(texts: dict[str, str], config: DedupConfig) -> dict[tup
 
 
 def components(ids: list[str], edges) -> list[list[str]]:
-    parent = {doc_id: doc_id for doc_id in ids}
-
-    def find(node):
-        while parent[node] != node:
-            parent[node] = parent[parent[node]]
-            node = parent[node]
-        return node
-
-    for a, b in edges:
-        parent[find(a)] = find(b)
-    groups = defaultdict(list)
+    roots, groups = component_roots(edges), defaultdict(list)
     for doc_id in ids:
-        groups[find(doc_id)].append(doc_id)
+        groups[roots.get(doc_id, doc_id)].append(doc_id)
     return list(groups.values())
 
 
