@@ -21,11 +21,12 @@ from __future__ import annotations
 import json
 import shutil
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from datatrove.executor.base import PipelineExecutor
-from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupFilter
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.dedup.minhash import MinhashDedupFilter
 
 from xuanyuan.data.processing.dedup import BandGroupBuckets, DedupConfig, VerifiedMinhashCluster, signature_step
 from xuanyuan.data.processing.local_executor import LocalExecutor
@@ -125,38 +126,35 @@ class DataPipeline:
     def aside(self, stage: str, default_reason: str = "filtered") -> AsideWriter:
         return AsideWriter(str(self.out / "removed" / stage), stage, default_reason)
 
-    def filter_stages(self) -> list[tuple[str, object]]:
-        """(stage name, block) for stages 1–4, in the issue's order, only those enabled."""
-        stages = []
+    def filter_stages(self) -> dict[str, PipelineStep]:
+        """Stage name → block for stages 1–4, in the issue's order, only those enabled."""
+        stages, rules = {}, self.rules
         if self.normalize.normalize:
-            stages.append(("normalize", TextNormalizer(self.normalize)))
-        if self.rules.rule_filters:
-            if self.rules.keyword_file:
-                keywords = read_keywords(self.rules.keyword_file)
-                stages.append(
-                    (
-                        "keyword_filter",
-                        KeywordFilter(keywords, self.rules.min_keyword_hits, self.aside("keyword_filter")),
-                    )
+            stages["normalize"] = TextNormalizer(self.normalize)
+        if rules.rule_filters:
+            if rules.keyword_file:
+                keywords = read_keywords(rules.keyword_file)
+                stages["keyword_filter"] = KeywordFilter(
+                    keywords, rules.min_keyword_hits, self.aside("keyword_filter")
                 )
-            if self.rules.line_filter:
-                stages.append(("line_filter", LineFilter(self.rules, self.aside("line_filter"))))
-            stages.append(("min_length", MinLengthFilter(self.rules.min_doc_chars, self.aside("min_length"))))
+            if rules.line_filter:
+                stages["line_filter"] = LineFilter(rules, self.aside("line_filter"))
+            stages["min_length"] = MinLengthFilter(rules.min_doc_chars, self.aside("min_length"))
         if self.run.perplexity.get("enabled"):
             from xuanyuan.data.processing.perplexity import PerplexityFilter, PerplexityFilterConfig
 
             config = PerplexityFilterConfig(**self.run.perplexity)
-            stages.append(("perplexity", PerplexityFilter(config, exclusion_writer=self.aside("perplexity"))))
+            stages["perplexity"] = PerplexityFilter(config, exclusion_writer=self.aside("perplexity"))
         if self.run.safety.get("enabled"):
             from xuanyuan.data.processing.safety import SafetyFilter, SafetyFilterConfig
 
             config = SafetyFilterConfig(**self.run.safety)
-            stages.append(("safety", SafetyFilter(config, exclusion_writer=self.aside("safety"))))
+            stages["safety"] = SafetyFilter(config, exclusion_writer=self.aside("safety"))
         return stages
 
-    def executors(self, paths: list[str]) -> tuple[list[tuple[str, list]], list[str]]:
-        """(executor name, pipeline) in run order, and the stage names in report order."""
-        work, run = self.out / "work", self.run
+    def executors(self, paths: list[str]) -> list[tuple[str, list, int]]:
+        """(executor name, pipeline, tasks) in run order."""
+        run, filtered, minhash = self.run, str(self.out / "work" / "filtered"), self.out / "work" / "minhash"
         reader = RecordReader(
             paths,
             on_bad_record=run.on_bad_record,
@@ -164,94 +162,49 @@ class DataPipeline:
             default_domain=run.default_domain,
             min_cjk_share=run.min_cjk_share,
         )
-        filter_pipeline = [reader] + [Metered(name, step) for name, step in self.filter_stages()]
-        stage_names = ["read"] + [step.stage for step in filter_pipeline[1:]]
-        filter_pipeline.append(intermediate_writer(str(work / "filtered")))
-        jobs = []
-        finalize = [TaskShardReader(str(work / "filtered"))]
+        filter_pipeline = [reader] + [Metered(name, step) for name, step in self.filter_stages().items()]
+        filter_pipeline.append(intermediate_writer(filtered))
+        jobs = [("filter", filter_pipeline, run.tasks)]
+        finalize = [TaskShardReader(filtered)]
         if self.dedup.dedup:
-            minhash: MinhashConfig = self.dedup.minhash_config()
-            filter_pipeline.append(signature_step(self.dedup, str(work / "minhash" / "signatures")))
-            jobs.append(("filter", filter_pipeline, run.tasks))
-            buckets = BandGroupBuckets(
-                str(work / "minhash" / "signatures"), str(work / "minhash" / "pairs"), config=minhash
-            )
+            signatures, pairs, remove = (str(minhash / kind) for kind in ("signatures", "pairs", "remove"))
+            filter_pipeline.append(signature_step(self.dedup, signatures))
+            buckets = BandGroupBuckets(signatures, pairs, config=self.dedup.minhash_config())
             jobs.append(("buckets", [buckets], self.dedup.bucket_task_count(run.tasks)))
-            cluster = VerifiedMinhashCluster(
-                str(work / "minhash" / "pairs"),
-                str(work / "minhash" / "signatures"),
-                str(work / "minhash" / "remove"),
-                self.dedup,
-                documents_folder=str(work / "filtered"),
-            )
+            cluster = VerifiedMinhashCluster(pairs, signatures, remove, self.dedup, documents_folder=filtered)
             jobs.append(("cluster", [cluster], 1))
-            dedup_filter = MinhashDedupFilter(
-                str(work / "minhash" / "remove"), exclusion_writer=self.aside("dedup", "near_duplicate")
-            )
+            dedup_filter = MinhashDedupFilter(remove, exclusion_writer=self.aside("dedup", "near_duplicate"))
             finalize.append(Metered("dedup", dedup_filter, default_reason="near_duplicate"))
-            stage_names.append("dedup")
-        else:
-            jobs.append(("filter", filter_pipeline, run.tasks))
         if self.sampling.domain_sampling:
             finalize.append(Metered("domain_sampling", DomainSampler(self.sampling, self.aside("domain_sampling"))))
-            stage_names.append("domain_sampling")
         finalize.append(output_writer(str(self.out / "data"), run.output_format))
         jobs.append(("finalize", finalize, run.tasks))
         logging_dirs = [str(self.out / "logs" / name) for name, _, _ in jobs]
+        stages = ["read"] + [step.stage for _, steps, _ in jobs for step in steps if isinstance(step, Metered)]
         cluster_name = VerifiedMinhashCluster.name if self.dedup.dedup else None
-        jobs.append(("report", [StatsReport(str(self.out), logging_dirs, stage_names, cluster_name)], 1))
-        return [(name, pipeline, tasks) for name, pipeline, tasks in jobs], stage_names
+        jobs.append(("report", [StatsReport(str(self.out), logging_dirs, stages, cluster_name)], 1))
+        return jobs
 
     def make_executor(
         self, name: str, pipeline: list, tasks: int, depends: PipelineExecutor | None
     ) -> PipelineExecutor:
-        logging_dir = str(self.out / "logs" / name)
-        skip_completed = name != "report"
+        logging_dir = self.out / "logs" / name
+        common = dict(tasks=tasks, logging_dir=str(logging_dir), depends=depends, skip_completed=name != "report")
         if self.run.executor == "local":
-            return LocalExecutor(
-                pipeline,
-                tasks=tasks,
-                workers=min(self.run.workers, tasks),
-                logging_dir=logging_dir,
-                depends=depends,
-                skip_completed=skip_completed,
-                start_method=self.run.start_method,
-            )
+            workers = min(self.run.workers, tasks)
+            return LocalExecutor(pipeline, workers=workers, start_method=self.run.start_method, **common)
         if self.run.executor == "slurm":
             from datatrove.executor.slurm import SlurmPipelineExecutor
 
-            options = {
-                "job_name": f"xuanyuan_data_{name}",
-                "slurm_logs_folder": str(self.out / "logs" / name / "slurm"),
-                **self.run.slurm,
-            }
-            return SlurmPipelineExecutor(
-                pipeline,
-                tasks=tasks,
-                logging_dir=logging_dir,
-                depends=depends,
-                skip_completed=skip_completed,
-                **options,
-            )
+            defaults = {"job_name": f"xuanyuan_data_{name}", "slurm_logs_folder": str(logging_dir / "slurm")}
+            return SlurmPipelineExecutor(pipeline, **common, **{**defaults, **self.run.slurm})
         from datatrove.executor.ray import RayPipelineExecutor
 
-        return RayPipelineExecutor(
-            pipeline,
-            tasks=tasks,
-            logging_dir=logging_dir,
-            depends=depends,
-            skip_completed=skip_completed,
-            **self.run.ray,
-        )
+        return RayPipelineExecutor(pipeline, **common, **self.run.ray)
 
     def settings(self) -> dict:
-        return {
-            "run": asdict(self.run),
-            "normalize": asdict(self.normalize),
-            "rules": asdict(self.rules),
-            "dedup": asdict(self.dedup),
-            "sampling": asdict(self.sampling),
-        }
+        """Every section's settings, by section name (run, normalize, rules, dedup, sampling)."""
+        return {section.name: asdict(getattr(self, section.name)) for section in fields(self)}
 
     def prepare_output_dir(self) -> None:
         """Refuse to mix two different configurations in one output_dir (finished tasks would be reused)."""
@@ -279,9 +232,8 @@ class DataPipeline:
             ray = require("ray")
             if not ray.is_initialized():
                 ray.init()
-        jobs, _ = self.executors(paths)
         executor = None
-        for name, pipeline, tasks in jobs:
+        for name, pipeline, tasks in self.executors(paths):
             executor = self.make_executor(name, pipeline, tasks, executor)
         executor.run()
         stats = self.out / "stats.json"
