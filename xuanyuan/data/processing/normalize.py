@@ -9,6 +9,7 @@ becomes half-width. Numbers keep their ASCII separators (13.7%, 10:30, 1,000).
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -20,17 +21,13 @@ from xuanyuan.data.processing.language import is_cjk
 
 HALF_TO_FULL = {",": "，", ".": "。", ";": "；", ":": "：", "?": "？", "!": "！", "(": "（", ")": "）"}
 FULL_TO_HALF = {full: half for half, full in HALF_TO_FULL.items()}
-_FULLWIDTH_ALNUM = {
-    **{chr(0xFF10 + i): chr(0x30 + i) for i in range(10)},
-    **{chr(0xFF21 + i): chr(0x41 + i) for i in range(26)},
-    **{chr(0xFF41 + i): chr(0x61 + i) for i in range(26)},
-}
-_ALNUM_TABLE = str.maketrans(_FULLWIDTH_ALNUM)
+# Full-width forms sit at a fixed offset from their ASCII letters and digits (Ａ = U+FF21 = U+0041 + 0xFEE0).
+_ALNUM_TABLE = {ord(char) + 0xFEE0: char for char in string.ascii_letters + string.digits}
 _SKIPPED_NEIGHBOURS = " \t\"'“”‘’「」『』"
 _HORIZONTAL_SPACE = regex.compile(r"[\p{Zs}\t]+")
 _BLANK_LINES = regex.compile(r"\n{3,}")
-_ELLIPSIS_LIKE = {"…", ".", "。", "·"}
-_DASH_LIKE = {"—"}
+# What a run of a symbol compresses to when it is not the symbol itself: ellipsis-like runs → ……, dashes → ——.
+_RUN_REPLACEMENTS = {**dict.fromkeys("….。·", "……"), "—": "——"}
 
 
 def _is_wide(char: str) -> bool:
@@ -65,16 +62,7 @@ def compress_repeats(text: str, min_run: int = 3) -> str:
     """Runs of at least `min_run` identical punctuation/symbol characters → one (！！！！！ → ！);
     ellipsis-like runs (…… . 。) → ……, dash runs → ——."""
     pattern = regex.compile(r"([\p{P}\p{S}])\1{" + str(min_run - 1) + ",}")
-
-    def replace(match: regex.Match) -> str:
-        char = match.group(1)
-        if char in _ELLIPSIS_LIKE:
-            return "……"
-        if char in _DASH_LIKE:
-            return "——"
-        return char
-
-    return pattern.sub(replace, text)
+    return pattern.sub(lambda match: _RUN_REPLACEMENTS.get(match.group(1), match.group(1)), text)
 
 
 def _neighbour(text: str, index: int, step: int) -> int:
@@ -115,11 +103,7 @@ def unify_punctuation(text: str, lang: str = "zh") -> str:
                 converted[index] = half + " " if spaced else half
     if not converted:
         return text
-    pieces, last = [], 0
-    for index in sorted(converted):
-        pieces += [text[last:index], converted[index]]
-        last = index + 1
-    return "".join(pieces) + text[last:]
+    return "".join(converted.get(index, char) for index, char in enumerate(text))
 
 
 @dataclass
