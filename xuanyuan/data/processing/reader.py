@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import nullcontext
+from itertools import chain, islice
 from pathlib import PurePosixPath
 
 from datatrove.data import Document, DocumentsPipeline
@@ -51,15 +52,8 @@ class RecordReader(PipelineStep):
     def shard(self, rank: int, world_size: int) -> Iterator[Entry]:
         """This task's records: whole files when there are enough of them, else every world_size-th record."""
         if len(self.paths) >= world_size:
-            for path in self.paths[rank::world_size]:
-                yield from iter_entries(path)
-            return
-        index = 0
-        for path in self.paths:
-            for record in iter_entries(path):
-                if index % world_size == rank:
-                    yield record
-                index += 1
+            return chain.from_iterable(map(iter_entries, self.paths[rank::world_size]))
+        return islice(chain.from_iterable(map(iter_entries, self.paths)), rank, None, world_size)
 
     def validate(self, record: Entry) -> tuple[str, str] | None:
         """(reason, message) for a record whose `text` is missing, not a string or empty; None when valid."""
