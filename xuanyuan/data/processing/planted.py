@@ -8,6 +8,7 @@ OpenCC would still convert; duplicates: one of the pair removed by the dedup sta
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import regex
@@ -21,16 +22,16 @@ _BAD_SPACE = regex.compile(r"[\t\u3000]|  |\n{3,}|[ \t]\n")
 
 def load_run(output_dir: str | Path) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
     """(id → output text, id → (stage, reason) of removed documents) of a finished run; an id must be unique."""
-    out = Path(output_dir)
-    kept, removed, seen = {}, {}, {}
-    for path in sorted((out / "data").glob("*")):
-        for record in iter_records(path):
-            check_unique_id(seen, record, record.data["id"])
-            kept[record.data["id"]] = record.data["text"]
-    for path in sorted((out / "removed").glob("*/*.jsonl*")):
-        for record in iter_records(path):
-            check_unique_id(seen, record, record.data["id"])
-            removed[record.data["id"]] = (record.data["stage"], record.data["reason"])
+    seen = {}
+
+    def unique_records(pattern: str) -> Iterator[dict]:
+        for path in sorted(Path(output_dir).glob(pattern)):
+            for record in iter_records(path):
+                check_unique_id(seen, record, record.data["id"])
+                yield record.data
+
+    kept = {data["id"]: data["text"] for data in unique_records("data/*")}
+    removed = {data["id"]: (data["stage"], data["reason"]) for data in unique_records("removed/*/*.jsonl*")}
     return kept, removed
 
 
