@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from datatrove.data import Document
@@ -64,18 +65,16 @@ class FastTextSafetyClassifier:
         if not Path(model_path).is_file():
             raise FileNotFoundError(f"fastText safety classifier not found: {model_path}")
         self.model_path, self.label = str(model_path), f"__label__{unsafe_label}"
-        self._model = None  # loaded lazily, in the worker process that scores
 
-    @property
+    @cached_property
     def model(self):
-        if self._model is None:
-            from fasttext.FastText import _FastText  # the plain constructor; load_model() prints a warning
+        """Loaded lazily, in the worker process that scores."""
+        from fasttext.FastText import _FastText  # the plain constructor; load_model() prints a warning
 
-            model = _FastText(model_path=self.model_path)
-            if self.label not in model.labels:
-                raise ValueError(f"{self.model_path} has no label {self.label!r}; it has {model.labels}")
-            self._model = model
-        return self._model
+        model = _FastText(model_path=self.model_path)
+        if self.label not in model.labels:
+            raise ValueError(f"{self.model_path} has no label {self.label!r}; it has {model.labels}")
+        return model
 
     def unsafe_probabilities(self, texts: Sequence[str]) -> list[float]:
         lines = [fasttext_input(text) for text in texts]
@@ -93,21 +92,18 @@ class TransformersSafetyClassifier:
             raise FileNotFoundError(f"safety classifier not found: {model_path}")
         self.model_path, self.label = model_path, unsafe_label
         self.max_length, self.batch_size = max_length, batch_size
-        self._pipeline = None
 
-    @property
+    @cached_property
     def pipeline(self):
-        if self._pipeline is None:
-            from transformers import pipeline
+        from transformers import pipeline
 
-            import xuanyuan  # noqa: F401  (registers the XuanYuan Auto classes)
+        import xuanyuan  # noqa: F401  (registers the XuanYuan Auto classes)
 
-            classifier = pipeline("text-classification", model=self.model_path, device="cpu")
-            labels = list(classifier.model.config.id2label.values())
-            if self.label not in labels:
-                raise ValueError(f"{self.model_path} has no label {self.label!r}; it has {labels}")
-            self._pipeline = classifier
-        return self._pipeline
+        classifier = pipeline("text-classification", model=self.model_path, device="cpu")
+        labels = list(classifier.model.config.id2label.values())
+        if self.label not in labels:
+            raise ValueError(f"{self.model_path} has no label {self.label!r}; it has {labels}")
+        return classifier
 
     def unsafe_probabilities(self, texts: Sequence[str]) -> list[float]:
         outputs = self.pipeline(
