@@ -95,12 +95,8 @@ class StatsReport(PipelineStep):
 
     def __init__(self, output_dir: str, logging_dirs: list[str], stages: list[str], cluster_step: str | None):
         super().__init__()
-        self.output_dir, self.logging_dirs, self.stages, self.cluster_step = (
-            output_dir,
-            logging_dirs,
-            stages,
-            cluster_step,
-        )
+        self.output_dir, self.logging_dirs = output_dir, logging_dirs
+        self.stages, self.cluster_step = stages, cluster_step
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         totals = collect_step_totals(self.logging_dirs)
