@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,9 +63,8 @@ def main(config: TrainKenLMConfig) -> dict:
     target_languages = {lang for _, lang in target}
     reference_share = heldout if config.heldout_fraction > 0 else training
     threshold_documents = target + [doc for doc in reference_share if doc[1] not in target_languages]
-    for lang in languages:
-        if not any(doc_lang == lang for _, doc_lang in threshold_documents):
-            raise ValueError(f"no held-out {lang!r} document: add reference text or raise heldout_fraction")
+    if unscored := sorted(set(languages) - {lang for _, lang in threshold_documents}):
+        raise ValueError(f"no held-out {unscored[0]!r} document: add reference text or raise heldout_fraction")
 
     output = Path(config.output_dir)
     output.mkdir(parents=True, exist_ok=True)
@@ -75,10 +73,7 @@ def main(config: TrainKenLMConfig) -> dict:
     for lang in languages:
         sentences = [s for text, doc_lang in training if doc_lang == lang for s in lm_sentences(text)]
         arpa = output / f"{lang}.arpa"
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".txt") as corpus:
-            corpus.write("\n".join(sentences) + "\n")
-            corpus.flush()
-            train_arpa(corpus.name, arpa, config.order, config.memory)
+        train_arpa(sentences, arpa, config.order, config.memory)
         if make_binary:
             build_binary(arpa, output / f"{lang}.bin")
             arpa.unlink()

@@ -31,20 +31,20 @@ def require_kenlm_tool(name: str) -> Path:
     return tool
 
 
-def train_arpa(sentences_file: str | Path, arpa_file: str | Path, order: int, memory: str = "20%") -> None:
-    """Train a modified Kneser-Ney `order`-gram model on one space-tokenized sentence per line.
+def train_arpa(sentences: list[str], arpa_file: str | Path, order: int, memory: str = "20%") -> None:
+    """Train a modified Kneser-Ney `order`-gram model on sentences of space-separated tokens.
 
     `--discount_fallback` lets lmplz finish on small corpora whose count-of-counts cannot estimate
     every discount (it then uses fixed discounts); `memory` caps lmplz's sort buffers (`-S`).
     """
     lmplz = require_kenlm_tool("lmplz")
-    with tempfile.TemporaryDirectory() as scratch, open(sentences_file, "rb") as source:
-        with open(arpa_file, "wb") as target:
-            command = [str(lmplz), "-o", str(order), "-S", memory, "-T", scratch, "--discount_fallback"]
-            done = subprocess.run(command, stdin=source, stdout=target, stderr=subprocess.PIPE)
+    corpus = ("\n".join(sentences) + "\n").encode("utf-8")
+    with tempfile.TemporaryDirectory() as scratch, open(arpa_file, "wb") as target:
+        command = [str(lmplz), "-o", str(order), "-S", memory, "-T", scratch, "--discount_fallback"]
+        done = subprocess.run(command, input=corpus, stdout=target, stderr=subprocess.PIPE)
     if done.returncode != 0:
         Path(arpa_file).unlink(missing_ok=True)
-        raise RuntimeError(f"lmplz failed on {sentences_file}:\n{done.stderr.decode(errors='replace')[-2000:]}")
+        raise RuntimeError(f"lmplz failed for {arpa_file}:\n{done.stderr.decode(errors='replace')[-2000:]}")
 
 
 def build_binary(arpa_file: str | Path, binary_file: str | Path) -> None:
