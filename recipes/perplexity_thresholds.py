@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 
 @dataclass
@@ -37,7 +36,6 @@ def main(config: PerplexityThresholdsConfig) -> dict:
     documents = read_reference(config.reference)
     scorer = HFScorer(config.hf_model, config.max_length, config.batch_size)
     languages = reference_thresholds(scorer, documents, config.percentiles)
-    Path(config.output_dir).mkdir(parents=True, exist_ok=True)
     write_thresholds(
         config.output_dir,
         "hf",

@@ -102,6 +102,7 @@ def reference_thresholds(
 
 
 def write_thresholds(model_dir: str | Path, backend: str, languages: dict, **details) -> Path:
+    Path(model_dir).mkdir(parents=True, exist_ok=True)
     path = Path(model_dir, THRESHOLDS_FILE)
     payload = {"backend": backend, **details, "languages": languages}
     path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
