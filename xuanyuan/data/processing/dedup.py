@@ -29,6 +29,7 @@ import struct
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -163,6 +164,12 @@ def component_roots(pairs: Iterable[tuple]) -> dict:
     return {node: find(node) for node in parent}
 
 
+def signature_dtype(config: MinhashConfig) -> np.dtype:
+    """A record of a bucket's signature file: the band's hashes `h0`, `h1`, …, then the document's position `doc`."""
+    hash_format = f"<{config.hash_config.struct_format}"
+    return np.dtype([(f"h{i}", hash_format) for i in range(config.hashes_per_bucket)] + [("doc", "<u4")])
+
+
 class CharMinhashSignature(MinhashDedupSignature):
     """datatrove's signature step with `CharTokenizer` shingles, computed faster (see module docstring)."""
 
@@ -196,11 +203,7 @@ class CharMinhashSignature(MinhashDedupSignature):
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1):
         """Writes each bucket file in large sorted blocks instead of one struct per document and bucket."""
-        rows, bands = self.config.hashes_per_bucket, self.config.num_buckets
-        dtype = np.dtype(
-            [(f"field{i + 1}", f"<{self.config.hash_config.struct_format}") for i in range(rows)]
-            + [(f"field{rows + 1}", "<I")]
-        )
+        rows, bands, dtype = self.config.hashes_per_bucket, self.config.num_buckets, signature_dtype(self.config)
         paths = [f"bucket_{band:03d}/{rank:05d}.minhash.sig" for band in range(bands)]
         with self.track_time():
             files = [self.output_folder.open(path, mode="wb") for path in paths]
@@ -208,10 +211,10 @@ class CharMinhashSignature(MinhashDedupSignature):
 
             def flush() -> None:
                 matrix, records = np.stack(signatures), np.empty(len(doc_ids), dtype=dtype)
-                records[dtype.names[-1]] = doc_ids
+                records["doc"] = doc_ids
                 for band, handle in enumerate(files):
                     for i in range(rows):
-                        records[dtype.names[i]] = matrix[:, band * rows + i]
+                        records[f"h{i}"] = matrix[:, band * rows + i]
                     handle.write(records.tobytes())
                 signatures.clear()
                 doc_ids.clear()
@@ -266,9 +269,7 @@ class BandGroupBuckets(MinhashDedupBuckets):
     def match(self, rank: int, world_size: int) -> None:
         """Pairs of consecutive records with equal band values, in the order datatrove's merge pops them
         (band values, then file, then document): task `rank` of `world_size` one-band-or-less tasks."""
-        rows = self.config.hashes_per_bucket
-        hash_format = f"<{self.config.hash_config.struct_format}"
-        dtype = np.dtype([(f"h{i}", hash_format) for i in range(rows)] + [("doc", "<u4")])
+        rows, dtype = self.config.hashes_per_bucket, signature_dtype(self.config)
         bucket, bucket_worker = divmod(rank, world_size // self.config.num_buckets)
         sig_files = self.input_folder.list_files(subdirectory=f"bucket_{bucket:03d}")
         file_tasks = np.array([int(Path(p).name.removesuffix(".minhash.sig")) for p in sig_files], dtype=np.uint32)
@@ -327,15 +328,12 @@ class VerifiedMinhashCluster(PipelineStep):
                     pairs.add(tuple(sorted(((f1, d1), (f2, d2)))))
         return pairs
 
-    def load_signatures(self, nodes: set[tuple[int, int]]) -> dict[tuple[int, int], np.ndarray]:
-        """Full signatures (num_bands × rows_per_band values) of the given (task, position) documents."""
+    def load_signatures(self, positions: dict[int, set[int]]) -> dict[tuple[int, int], np.ndarray]:
+        """Full signatures (num_bands × rows_per_band values) of the documents at `positions` (task → positions)."""
         rows = self.config.rows_per_band
         dtype = np.dtype([("sig", "<u8", (rows,)), ("doc", "<u4")])
-        by_task = defaultdict(list)
-        for task, doc in nodes:
-            by_task[task].append(doc)
         signatures = {}
-        for task, docs in by_task.items():
+        for task, docs in positions.items():
             wanted = np.array(sorted(docs), dtype=np.uint32)
             matrix = np.zeros((len(wanted), self.config.num_bands * rows), dtype=np.uint64)
             for band in range(self.config.num_bands):
@@ -346,13 +344,10 @@ class VerifiedMinhashCluster(PipelineStep):
             signatures.update({(task, int(doc)): matrix[i] for i, doc in enumerate(wanted)})
         return signatures
 
-    def load_shingles(self, nodes: set[tuple[int, int]]) -> dict[tuple[int, int], set[str]]:
-        """Shingle sets of the given (task, position) documents, read from `{task:05d}.jsonl`."""
-        by_task = defaultdict(set)
-        for task, doc in nodes:
-            by_task[task].add(doc)
+    def load_shingles(self, positions: dict[int, set[int]]) -> dict[tuple[int, int], set[str]]:
+        """Shingle sets of the documents at `positions` (task → positions), read from `{task:05d}.jsonl`."""
         sets = {}
-        for task, docs in sorted(by_task.items()):
+        for task, docs in sorted(positions.items()):
             with self.documents_folder.open(f"{task:05d}.jsonl", "rb") as handle:
                 for position, line in enumerate(handle):
                     if position in docs:
@@ -361,12 +356,14 @@ class VerifiedMinhashCluster(PipelineStep):
 
     def verified(self, pairs: list[tuple[tuple[int, int], tuple[int, int]]]) -> list:
         threshold, mode = self.config.dedup_threshold, self.config.verify_pairs
-        nodes = {node for pair in pairs for node in pair}
+        positions = defaultdict(set)
+        for task, position in chain.from_iterable(pairs):
+            positions[task].add(position)
         if mode == "exact":
-            sets = self.load_shingles(nodes)
+            sets = self.load_shingles(positions)
             return [(a, b) for a, b in pairs if jaccard(sets[a], sets[b]) >= threshold]
         if mode == "signature":
-            signatures = self.load_signatures(nodes)
+            signatures = self.load_signatures(positions)
             return [(a, b) for a, b in pairs if np.mean(signatures[a] == signatures[b]) >= threshold]
         return pairs
 
@@ -375,8 +372,7 @@ class VerifiedMinhashCluster(PipelineStep):
         with self.track_time():
             pairs = sorted(self.candidate_pairs())
             self.stat_update("candidate_pairs", value=len(pairs))
-            if pairs:
-                pairs = self.verified(pairs)
+            pairs = self.verified(pairs)
             self.stat_update("verified_pairs", value=len(pairs))
 
             roots = component_roots(pairs)  # each component keeps its first document, its root
