@@ -185,8 +185,6 @@ class HFScorer:
 
 def make_scorer(config: PerplexityFilterConfig, languages: Iterable[str]) -> KenLMScorer | HFScorer:
     if config.backend == "kenlm":
-        if not config.model_dir:
-            raise ValueError("the kenlm perplexity backend needs `model_dir`")
         return KenLMScorer(config.model_dir, languages)
     return HFScorer(config.hf_model, config.max_length, config.batch_size)
 
