@@ -15,9 +15,12 @@ import regex
 
 from xuanyuan.data.records import check_unique_id, iter_entries, iter_records, resolve_sources
 
-_HALF_PUNCT_NEXT_TO_HAN = regex.compile(r"\p{Han}[,;:?!]|[,;:?!(]\p{Han}|\p{Han}[.)]|%\.\p{Han}")
-_SYMBOL_RUN = regex.compile(r"([\p{P}\p{S}])\1{2,}")
-_BAD_SPACE = regex.compile(r"[\t\u3000]|  |\n{3,}|[ \t]\n")
+# Kind → what a kept document of that kind must no longer contain to count as caught.
+_LEFTOVER_DEFECT = {
+    "whitespace": regex.compile(r"[\t\u3000]|  |\n{3,}|[ \t]\n"),
+    "halfwidth_punct": regex.compile(r"\p{Han}[,;:?!]|[,;:?!(]\p{Han}|\p{Han}[.)]|%\.\p{Han}"),
+    "repeated_symbols": regex.compile(r"([\p{P}\p{S}])\1{2,}"),
+}
 
 
 def load_run(output_dir: str | Path) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
@@ -63,12 +66,8 @@ def planted_report(planted_file: str, inputs: list[str], output_dir: str) -> dic
             continue
         elif kind == "traditional":
             caught = t2s.convert(text) == text
-        elif kind == "whitespace":
-            caught = not _BAD_SPACE.search(text)
-        elif kind == "halfwidth_punct":
-            caught = not _HALF_PUNCT_NEXT_TO_HAN.search(text)
-        elif kind == "repeated_symbols":
-            caught = not _SYMBOL_RUN.search(text)
+        elif kind in _LEFTOVER_DEFECT:
+            caught = not _LEFTOVER_DEFECT[kind].search(text)
         else:
             counts["unknown_kind"] += 1
             continue
