@@ -83,12 +83,8 @@ def true_duplicate_edges(texts: dict[str, str], config: DedupConfig) -> dict[tup
         if 1 < len(holders) < 1000:
             ordered = sorted(holders)
             candidates.update((a, b) for i, a in enumerate(ordered) for b in ordered[i + 1 :])
-    edges = {}
-    for a, b in candidates:
-        value = jaccard(sets[a], sets[b])
-        if value >= config.dedup_threshold:
-            edges[(a, b)] = value
-    return edges
+    similarities = {(a, b): jaccard(sets[a], sets[b]) for a, b in candidates}
+    return {pair: value for pair, value in similarities.items() if value >= config.dedup_threshold}
 
 
 def components(ids: list[str], edges) -> list[list[str]]:
