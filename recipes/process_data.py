@@ -29,8 +29,7 @@ def main(run, normalize, rules, dedup, sampling, check) -> dict | None:
     from xuanyuan.data.processing.pipeline import DataPipeline
     from xuanyuan.data.processing.planted import planted_report
 
-    pipeline = DataPipeline(run=run, normalize=normalize, rules=rules, dedup=dedup, sampling=sampling)
-    report = pipeline.launch()
+    report = DataPipeline(run=run, normalize=normalize, rules=rules, dedup=dedup, sampling=sampling).launch()
     if report is None:
         print(f"submitted; the report will be written to {run.output_dir}/stats.md")
         return None
