@@ -43,8 +43,7 @@ def unify_alnum_width(text: str) -> str:
 def _space_between(line: str, start: int, end: int) -> str:
     """What a run of horizontal space line[start:end] becomes: nothing at the line's edges or next to Chinese,
     else one space."""
-    before = line[start - 1] if start > 0 else ""
-    after = line[end] if end < len(line) else ""
+    before, after = line[start - 1 : start], line[end : end + 1]  # "" at the line's edges
     return "" if not before or not after or _is_wide(before) or _is_wide(after) else " "
 
 
