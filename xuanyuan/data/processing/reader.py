@@ -82,7 +82,7 @@ class RecordReader(PipelineStep):
             },
         )
 
-    def reject(self, record: Entry, reason: str, message: str, rank: int, writer) -> None:
+    def reject(self, record: Entry, reason: str, message: str, rank: int) -> None:
         error = RecordError(
             record.path, record.line, None if reason in ("invalid_json", "invalid_utf8") else self.text_key, message
         )
@@ -92,20 +92,19 @@ class RecordReader(PipelineStep):
         self.stat_update(f"removed_docs:{reason}")
         self.stat_update(f"removed_chars:{reason}", value=len(raw))
         metadata = {"source": f"{record.path}:{record.line}", "filter_reason": reason, "error": str(error)}
-        writer.write(Document(text=raw, id=f"{record.path}:{record.line}", metadata=metadata), rank)
+        self.rejects_writer.write(Document(text=raw, id=f"{record.path}:{record.line}", metadata=metadata), rank)
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
             yield from data
-        writer = self.rejects_writer
-        with writer if writer else nullcontext():
+        with self.rejects_writer if self.rejects_writer else nullcontext():
             for record in self.shard(rank, world_size):
                 with self.track_time():
                     self.stat_update("docs_in")
                     problem = self.validate(record)
                     if problem:
                         self.stat_update("chars_in", value=len(record.raw))
-                        self.reject(record, *problem, rank=rank, writer=writer)
+                        self.reject(record, *problem, rank=rank)
                         continue
                     doc = self.to_document(record)
                     self.stat_update("chars_in", value=len(doc.text))
