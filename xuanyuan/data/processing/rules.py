@@ -7,6 +7,7 @@ English words and sentence punctuation, so they are not reused here.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -145,13 +146,10 @@ class LineFilter(BaseFilter):
 
     def clean(self, text: str) -> tuple[str, dict[str, int]]:
         """`text` without its invalid lines, and how many lines were removed per reason."""
-        kept, removed = [], {}
-        for line in text.split("\n"):
-            problem = None if not line.strip() else self.line_problem(line)
-            if problem:
-                removed[problem] = removed.get(problem, 0) + 1
-            else:
-                kept.append(line)
+        lines = text.split("\n")
+        problems = [self.line_problem(line) if line.strip() else None for line in lines]
+        kept = [line for line, problem in zip(lines, problems, strict=True) if not problem]
+        removed = dict(Counter(problem for problem in problems if problem))
         return regex.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip(), removed
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
