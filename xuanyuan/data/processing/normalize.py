@@ -93,12 +93,10 @@ def unify_punctuation(text: str, lang: str = "zh") -> str:
             if not between_digits and (_is_wide(before) or is_cjk(after)):
                 converted[index] = HALF_TO_FULL[char]
         elif char in FULL_TO_HALF:
-            latin = (before.isascii() and before.isalnum()) or (after.isascii() and after.isalnum())
-            if latin and not (_is_wide(before) or _is_wide(after)):
+            latin_before, latin_after = before.isascii() and before.isalnum(), after.isascii() and after.isalnum()
+            if (latin_before or latin_after) and not (_is_wide(before) or _is_wide(after)):
                 half = FULL_TO_HALF[char]
-                spaced = (
-                    half in ",.;:?!" and after.isascii() and after.isalnum() and text[index + 1 : index + 2] != " "
-                )
+                spaced = half in ",.;:?!" and latin_after and text[index + 1 : index + 2] != " "
                 converted[index] = half + " " if spaced else half
     if not converted:
         return text
@@ -163,7 +161,5 @@ class TextNormalizer(PipelineStep):
         for doc in data:
             with self.track_time():
                 doc.text, changed = self.normalize(doc.text, doc.metadata.get("lang", "zh"))
-            self.stat_update("documents")
-            for name in changed:
-                self.stat_update(f"changed_{name}")
+            self.stat_update("documents", *(f"changed_{name}" for name in changed))
             yield doc
