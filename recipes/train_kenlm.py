@@ -15,10 +15,11 @@ clean target text and its percentiles drop clean documents: pass a small clean s
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from xuanyuan.data.records import is_heldout
 
 
 @dataclass
@@ -42,11 +43,6 @@ class TrainKenLMConfig:
     )
     binary: bool = field(default=True, metadata={"help": "Convert to KenLM's binary format when possible."})
     memory: str = field(default="256M", metadata={"help": "lmplz sort memory (-S), e.g. 256M or 20%."})
-
-
-def is_heldout(text: str, fraction: float) -> bool:
-    bucket = int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big") % 10_000
-    return bucket < fraction * 10_000
 
 
 def main(config: TrainKenLMConfig) -> dict:

@@ -13,6 +13,7 @@ rejects file (`load_records`, `write_rejects`).
 from __future__ import annotations
 
 import codecs
+import hashlib
 import io
 import json
 from collections import Counter
@@ -292,6 +293,12 @@ def check_unique_id(seen: dict[str, Record], record: Record, record_id: str) -> 
     if first is not record:
         problem = f"duplicate id {record_id!r} (also at {first.path}, line {first.line}); ids must be unique"
         raise RecordError(record.path, record.line, "id", problem)
+
+
+def is_heldout(text: str, fraction: float) -> bool:
+    """Whether `text` is in the held-out `fraction`: a stable, order-independent split decided by its hash."""
+    bucket = int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big") % 10_000
+    return bucket < fraction * 10_000
 
 
 def reject_row(error: RecordError, data: dict | None = None) -> dict:

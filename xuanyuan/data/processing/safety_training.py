@@ -6,7 +6,6 @@ Input files are either fastText lines (`__label__unsafe some text`) or JSONL rec
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,12 +34,6 @@ def read_labelled(paths: Iterable[str | Path]) -> list[tuple[str, str]]:
                 raise RecordError(path, number, None, "expected '__label__<name> <text>'")
             examples.append((label.removeprefix(LABEL_PREFIX), text))
     return examples
-
-
-def is_validation(text: str, fraction: float) -> bool:
-    """A stable, order-independent split: a hash of the text decides."""
-    bucket = int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big") % 10_000
-    return bucket < fraction * 10_000
 
 
 @dataclass
