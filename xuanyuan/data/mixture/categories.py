@@ -52,8 +52,7 @@ class Mixture:
 
     def group_weights(self) -> list[float]:
         instruction = 1.0 - self.pretrain_ratio
-        weights = [instruction * self.shares[c] for c in self.categories]
-        return weights + [self.pretrain_ratio]
+        return [instruction * self.shares[c] for c in self.categories] + [self.pretrain_ratio]
 
 
 @dataclass(frozen=True)
@@ -91,12 +90,7 @@ def classify_categories(
         before = (previous or {}).get(category)
         if before is not None:
             train_before, eval_before = before
-            if (
-                eval_now is not None
-                and eval_before is not None
-                and train_now < train_before
-                and eval_now > eval_before
-            ):
+            if None not in (eval_now, eval_before) and train_now < train_before and eval_now > eval_before:
                 verdicts[category] = "overfit"
                 continue
             if abs(train_now - train_before) < rule.converged_tolerance * train_before:
