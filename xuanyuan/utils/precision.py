@@ -19,6 +19,8 @@ from dataclasses import dataclass
 logger = logging.getLogger(__name__)
 
 AUTO = "auto"
+# how a `bf16` / `fp16` / `use_cpu` setting may be written (lowercased) and what it means
+SETTING_WORDS = {AUTO: AUTO, "true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 FAST_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 # oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) below AVX512_CORE_BF16, and ATen capabilities (ATEN_CPU_CAPABILITY)
 # below AVX-512: with either set, bf16 runs emulated even on a CPU that has the instructions.
@@ -101,30 +103,24 @@ def detect_machine(use_cpu: bool = False) -> MachineInfo:
     if capped:  # the instructions exist but PyTorch is told not to use them
         flags = flags - set(FAST_BF16_CPU_FLAGS)
         model = f"{model} ({capped})"
-    threads = torch.get_num_threads()
-    if not use_cpu and torch.cuda.is_available():
-        return MachineInfo(
-            device="cuda",
-            cpu_model=model,
-            cpu_flags=flags,
-            cuda_name=torch.cuda.get_device_name(),
-            cuda_bf16=torch.cuda.is_bf16_supported(),
-            threads=threads,
-        )
-    return MachineInfo(device="cpu", cpu_model=model, cpu_flags=flags, threads=threads)
+    on_cuda = not use_cpu and torch.cuda.is_available()
+    return MachineInfo(
+        device="cuda" if on_cuda else "cpu",
+        cpu_model=model,
+        cpu_flags=flags,
+        cuda_name=torch.cuda.get_device_name() if on_cuda else None,
+        cuda_bf16=on_cuda and torch.cuda.is_bf16_supported(),
+        threads=torch.get_num_threads(),
+    )
 
 
 def as_setting(value: bool | str, name: str) -> bool | str:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
-    if text == AUTO:
-        return AUTO
-    if text in ("true", "yes", "1"):
-        return True
-    if text in ("false", "no", "0"):
-        return False
-    raise ValueError(f"{name} must be true, false or 'auto', got {value!r}")
+    if text not in SETTING_WORDS:
+        raise ValueError(f"{name} must be true, false or 'auto', got {value!r}")
+    return SETTING_WORDS[text]
 
 
 def resolve_precision(bf16: bool | str, fp16: bool | str, machine: MachineInfo) -> Precision:
