@@ -186,21 +186,6 @@ def log_tail(log_path: Path) -> list[str]:
         return [line.rstrip("\n") for line in deque(log, maxlen=TAIL_LINES)]
 
 
-def write_report(
-    results: dict[str, dict], stages: list[Stage], output_dir: Path, machine: dict, seed: int, wall: float
-) -> None:
-    stage_seconds = sum(result["seconds"] for result in results.values())
-    report = {
-        "machine": machine,
-        "seed": seed,
-        "total_seconds": round(wall, 1),
-        "stage_seconds": round(stage_seconds, 1),
-        "stages": results,
-    }
-    (output_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
-    (output_dir / "report.md").write_text(markdown_report(report, stages), encoding="utf-8")
-
-
 @dataclass
 class Run:
     """One invocation of the runner: what earlier runs recorded and what this one has produced so far."""
@@ -298,17 +283,29 @@ class Run:
             ]
         )
 
+    @property
+    def stage_seconds(self) -> float:
+        return sum(result["seconds"] for result in self.results.values())
+
     def report(self) -> None:
-        wall = time.perf_counter() - self.started
-        write_report(self.results, self.stages, self.output_dir, self.probe.result["machine"], self.seed, wall)
+        """Write report.json and report.md with what this run has produced so far."""
+        report = {
+            "machine": self.probe.result["machine"],
+            "seed": self.seed,
+            "total_seconds": round(time.perf_counter() - self.started, 1),
+            "stage_seconds": round(self.stage_seconds, 1),
+            "stages": self.results,
+        }
+        report_json = json.dumps(report, indent=2, ensure_ascii=False)
+        (self.output_dir / "report.json").write_text(report_json, encoding="utf-8")
+        (self.output_dir / "report.md").write_text(markdown_report(report, self.stages), encoding="utf-8")
 
     def closing_lines(self) -> list[str]:
         reused = sum(result["reused"] for result in self.results.values())
-        stage_seconds = sum(result["seconds"] for result in self.results.values())
         return [
             machine_line(self.probe.result["machine"]),
             f"{len(self.results) - reused} stage(s) ran, {reused} reused; {time.perf_counter() - self.started:.0f} s"
-            f" (stage time {stage_seconds:.0f} s); report: {self.output_dir / 'report.md'}",
+            f" (stage time {self.stage_seconds:.0f} s); report: {self.output_dir / 'report.md'}",
         ]
 
 
