@@ -41,14 +41,15 @@ class MachineInfo:
     threads: int = 1
 
     @property
-    def cpu_fast_bf16(self) -> bool:
-        return any(flag in self.cpu_flags for flag in FAST_BF16_CPU_FLAGS)
+    def cpu_bf16_flags(self) -> list[str]:
+        """The CPU's fast-bf16 instruction sets (none: bf16 would be emulated)."""
+        return sorted(set(FAST_BF16_CPU_FLAGS) & self.cpu_flags)
 
     def to_dict(self) -> dict:
         return {
             "device": self.device,
             "cpu_model": self.cpu_model,
-            "cpu_bf16_flags": sorted(f for f in self.cpu_flags if f in FAST_BF16_CPU_FLAGS),
+            "cpu_bf16_flags": self.cpu_bf16_flags,
             "cpu_avx2": "avx2" in self.cpu_flags,
             "cuda_name": self.cuda_name,
             "threads": self.threads,
@@ -135,12 +136,9 @@ def resolve_precision(bf16: bool | str, fp16: bool | str, machine: MachineInfo) 
     if machine.device == "cuda":
         native_bf16, where = machine.cuda_bf16, f"CUDA device {machine.cuda_name}"
     elif machine.device == "cpu":
-        native_bf16 = machine.cpu_fast_bf16
-        where = f"CPU {machine.cpu_model} " + (
-            f"has {'/'.join(sorted(set(FAST_BF16_CPU_FLAGS) & machine.cpu_flags))}"
-            if native_bf16
-            else f"has neither {' nor '.join(FAST_BF16_CPU_FLAGS)}"
-        )
+        native_bf16 = bool(machine.cpu_bf16_flags)
+        found = "/".join(machine.cpu_bf16_flags) or f"neither {' nor '.join(FAST_BF16_CPU_FLAGS)}"
+        where = f"CPU {machine.cpu_model} has {found}"
     else:
         native_bf16, where = False, f"device type {machine.device!r}"
 
