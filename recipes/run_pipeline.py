@@ -181,11 +181,6 @@ def _line(*parts: str) -> str:
     return "  ".join(part for part in parts if part)
 
 
-def log_tail(log_path: Path) -> list[str]:
-    with open(log_path, encoding="utf-8", errors="replace") as log:
-        return [line.rstrip("\n") for line in deque(log, maxlen=TAIL_LINES)]
-
-
 @dataclass
 class Run:
     """One invocation of the runner: what earlier runs recorded and what this one has produced so far."""
@@ -265,7 +260,8 @@ class Run:
 
     def failure_message(self, stage: Stage, record: StageRecord) -> str:
         log_path = self.log_path(stage)
-        tail = log_tail(log_path)
+        with open(log_path, encoding="utf-8", errors="replace") as log:
+            tail = [line.rstrip("\n") for line in deque(log, maxlen=TAIL_LINES)]
         here = os.path.relpath(__file__)
         runner = ["python", __file__ if here.startswith("..") else here, "--config", self.args.config]
         runner += ["--output_dir", self.args.output_dir] if self.args.output_dir else []
@@ -323,10 +319,6 @@ def choose(stages: list[Stage], args: argparse.Namespace) -> tuple[set[str], set
     return set(names), set(names) if args.force else set()
 
 
-def _exit_on_signal(signum: int, frame) -> None:
-    raise SystemExit(128 + signum)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="pipeline YAML")
@@ -353,7 +345,7 @@ def main(argv: list[str] | None = None) -> None:
     stages = load_stages(config, str(output_dir), seed)
     selected, forced = choose(stages, args)
     (output_dir / "logs").mkdir(parents=True, exist_ok=True)
-    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     probe = MachineProbe.start()
     display = StatusLine(live=sys.stdout.isatty() and not args.verbose)
     run = Run(args, stages, output_dir, seed, load_state(output_dir), probe, display)
