@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import Sampler
 
-from . import fit_to_bounds
+from . import fit_to_bounds, normalize
 
 PRETRAIN = "pretrain"
 
@@ -42,9 +42,8 @@ class Mixture:
     @classmethod
     def from_counts(cls, counts: dict[str, int], pretrain_ratio: float = 0.0) -> Mixture:
         """Shares proportional to each category's number of records (the natural mix)."""
-        total = sum(counts.values())
         categories = sorted(counts)
-        return cls(categories, {c: counts[c] / total for c in categories}, pretrain_ratio)
+        return cls(categories, normalize({c: counts[c] for c in categories}), pretrain_ratio)
 
     @property
     def group_names(self) -> list[str]:
