@@ -114,8 +114,7 @@ class StatusLine:
     def show(self, text: str) -> None:
         if self.live:
             width = shutil.get_terminal_size().columns - 1
-            sys.stdout.write("\r" + text[:width] + "\x1b[K")
-            sys.stdout.flush()
+            print("\r" + text[:width] + "\x1b[K", end="", flush=True)
 
     def done(self, text: str) -> None:
         print(("\r\x1b[K" if self.live else "") + text, flush=True)
