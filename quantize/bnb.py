@@ -38,8 +38,5 @@ def main(config: BnbQuantizeConfig, report: ReportSettings, hub: HubSettings) ->
 if __name__ == "__main__":
     from xuanyuan.cli import parse_recipe_args
 
-    main(
-        *parse_recipe_args(
-            [BnbQuantizeConfig], ["xuanyuan.quantization:ReportSettings", "xuanyuan.quantization:HubSettings"]
-        )
-    )
+    library = ["xuanyuan.quantization:ReportSettings", "xuanyuan.quantization:HubSettings"]
+    main(*parse_recipe_args([BnbQuantizeConfig], library))

@@ -61,8 +61,5 @@ def main(config: GPTQQuantizeConfig, report: ReportSettings, hub: HubSettings) -
 if __name__ == "__main__":
     from xuanyuan.cli import parse_recipe_args
 
-    main(
-        *parse_recipe_args(
-            [GPTQQuantizeConfig], ["xuanyuan.quantization:ReportSettings", "xuanyuan.quantization:HubSettings"]
-        )
-    )
+    library = ["xuanyuan.quantization:ReportSettings", "xuanyuan.quantization:HubSettings"]
+    main(*parse_recipe_args([GPTQQuantizeConfig], library))

@@ -164,9 +164,7 @@ def stale_reason(stage: Stage, paths: StagePaths, record: StageRecord | None) ->
 
 def load_state(output_dir: Path) -> dict[str, StageRecord]:
     path = output_dir / STATE_FILE
-    if not path.exists():
-        return {}
-    state = json.loads(path.read_text(encoding="utf-8"))
+    state = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     if state.get("version") != STATE_VERSION:
         return {}
     return {name: StageRecord(**raw) for name, raw in state["stages"].items()}

@@ -114,8 +114,7 @@ class StatusLine:
     def show(self, text: str) -> None:
         if self.live:
             width = shutil.get_terminal_size().columns - 1
-            sys.stdout.write("\r" + text[:width] + "\x1b[K")
-            sys.stdout.flush()
+            print("\r" + text[:width] + "\x1b[K", end="", flush=True)
 
     def done(self, text: str) -> None:
         print(("\r\x1b[K" if self.live else "") + text, flush=True)
@@ -179,26 +178,6 @@ def run_command(argv: list[str], log_path: Path, env: dict, echo: bool, tick) ->
 
 def _line(*parts: str) -> str:
     return "  ".join(part for part in parts if part)
-
-
-def log_tail(log_path: Path) -> list[str]:
-    with open(log_path, encoding="utf-8", errors="replace") as log:
-        return [line.rstrip("\n") for line in deque(log, maxlen=TAIL_LINES)]
-
-
-def write_report(
-    results: dict[str, dict], stages: list[Stage], output_dir: Path, machine: dict, seed: int, wall: float
-) -> None:
-    stage_seconds = sum(result["seconds"] for result in results.values())
-    report = {
-        "machine": machine,
-        "seed": seed,
-        "total_seconds": round(wall, 1),
-        "stage_seconds": round(stage_seconds, 1),
-        "stages": results,
-    }
-    (output_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
-    (output_dir / "report.md").write_text(markdown_report(report, stages), encoding="utf-8")
 
 
 @dataclass
@@ -280,7 +259,8 @@ class Run:
 
     def failure_message(self, stage: Stage, record: StageRecord) -> str:
         log_path = self.log_path(stage)
-        tail = log_tail(log_path)
+        with open(log_path, encoding="utf-8", errors="replace") as log:
+            tail = [line.rstrip("\n") for line in deque(log, maxlen=TAIL_LINES)]
         here = os.path.relpath(__file__)
         runner = ["python", __file__ if here.startswith("..") else here, "--config", self.args.config]
         runner += ["--output_dir", self.args.output_dir] if self.args.output_dir else []
@@ -298,17 +278,29 @@ class Run:
             ]
         )
 
+    @property
+    def stage_seconds(self) -> float:
+        return sum(result["seconds"] for result in self.results.values())
+
     def report(self) -> None:
-        wall = time.perf_counter() - self.started
-        write_report(self.results, self.stages, self.output_dir, self.probe.result["machine"], self.seed, wall)
+        """Write report.json and report.md with what this run has produced so far."""
+        report = {
+            "machine": self.probe.result["machine"],
+            "seed": self.seed,
+            "total_seconds": round(time.perf_counter() - self.started, 1),
+            "stage_seconds": round(self.stage_seconds, 1),
+            "stages": self.results,
+        }
+        report_json = json.dumps(report, indent=2, ensure_ascii=False)
+        (self.output_dir / "report.json").write_text(report_json, encoding="utf-8")
+        (self.output_dir / "report.md").write_text(markdown_report(report, self.stages), encoding="utf-8")
 
     def closing_lines(self) -> list[str]:
         reused = sum(result["reused"] for result in self.results.values())
-        stage_seconds = sum(result["seconds"] for result in self.results.values())
         return [
             machine_line(self.probe.result["machine"]),
             f"{len(self.results) - reused} stage(s) ran, {reused} reused; {time.perf_counter() - self.started:.0f} s"
-            f" (stage time {stage_seconds:.0f} s); report: {self.output_dir / 'report.md'}",
+            f" (stage time {self.stage_seconds:.0f} s); report: {self.output_dir / 'report.md'}",
         ]
 
 
@@ -324,10 +316,6 @@ def choose(stages: list[Stage], args: argparse.Namespace) -> tuple[set[str], set
     if args.from_stage:
         return set(names), set(names[names.index(args.from_stage) :])
     return set(names), set(names) if args.force else set()
-
-
-def _exit_on_signal(signum: int, frame) -> None:
-    raise SystemExit(128 + signum)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -356,7 +344,7 @@ def main(argv: list[str] | None = None) -> None:
     stages = load_stages(config, str(output_dir), seed)
     selected, forced = choose(stages, args)
     (output_dir / "logs").mkdir(parents=True, exist_ok=True)
-    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     probe = MachineProbe.start()
     display = StatusLine(live=sys.stdout.isatty() and not args.verbose)
     run = Run(args, stages, output_dir, seed, load_state(output_dir), probe, display)

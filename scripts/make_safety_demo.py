@@ -10,10 +10,10 @@ classifier trained on real labelled data.
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import asdict
 from pathlib import Path
 
+from xuanyuan.cli import write_result
 from xuanyuan.data.embedded.safety_examples import safety_examples
 from xuanyuan.data.processing.safety import DEMO_CLASSIFIER, FastTextSafetyClassifier
 from xuanyuan.data.processing.safety_training import FastTextParams, precision_recall, train_classifier
@@ -39,9 +39,7 @@ def main(examples: int, seed: int, output: Path) -> dict:
         ),
         "size_bytes": output.stat().st_size,
     }
-    output.with_suffix(".json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(json.dumps(card, indent=2, ensure_ascii=False))
-    return card
+    return write_result(output.parent, output.with_suffix(".json").name, card)
 
 
 if __name__ == "__main__":

@@ -138,31 +138,29 @@ def summarize(runs: list[dict], precisions: list[str]) -> dict:
 
 
 def markdown(study: dict) -> str:
-    precisions = list(study["summary"])
+    summary = study["summary"]
+    runs = {precision: [run for run in study["runs"] if run["precision"] == precision] for precision in summary}
     header = ["number"]
-    for precision in precisions:
-        seeds = [str(run["seed"]) for run in study["runs"] if run["precision"] == precision]
-        header += [f"{precision}, seeds {' / '.join(seeds)}", f"{precision} mean ± sd"]
+    for precision, precision_runs in runs.items():
+        seeds = " / ".join(str(run["seed"]) for run in precision_runs)
+        header += [f"{precision}, seeds {seeds}", f"{precision} mean ± sd"]
     lines = [f"| {' | '.join(header)} |", "|---|" + "---:|" * (len(header) - 1)]
     for number in NUMBERS:
         cells = [number.label]
-        for precision in precisions:
-            values = [run["numbers"][number.label] for run in study["runs"] if run["precision"] == precision]
-            stats = study["summary"][precision]["numbers"][number.label]
-            cells.append(" / ".join(number.format.format(value) for value in values))
+        for precision, precision_runs in runs.items():
+            stats = summary[precision]["numbers"][number.label]
+            cells.append(" / ".join(number.format.format(run["numbers"][number.label]) for run in precision_runs))
             cells.append(f"{number.format.format(stats['mean'])} ± {abs(stats['sd']):.3g}")
         lines.append(f"| {' | '.join(cells)} |")
-    lines.append("")
     threads = ", ".join(
-        f"{precision} {' / '.join(str(run.get('threads')) for run in study['runs'] if run['precision'] == precision)}"
-        for precision in precisions
+        f"{precision} {' / '.join(str(run.get('threads')) for run in precision_runs)}"
+        for precision, precision_runs in runs.items()
     )
-    lines.append(f"Threads per run (seeds in the order above): {threads}.")
-    lines.append("")
+    lines += ["", f"Threads per run (seeds in the order above): {threads}.", ""]
     for text, _ in EXPECTATIONS:
         counts = ", ".join(
-            f"{precision} {study['summary'][precision]['expectations'][text]}/{study['summary'][precision]['runs']}"
-            for precision in precisions
+            f"{precision} {summary[precision]['expectations'][text]}/{summary[precision]['runs']}"
+            for precision in summary
         )
         lines.append(f"- {text}: {counts} runs")
     return "\n".join(lines) + "\n"

@@ -28,8 +28,9 @@ a few integers per piece and sequences are assembled from a flat token pool on a
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -71,15 +72,14 @@ class PackingStats:
         return self.num_split_documents / max(self.num_documents, 1)
 
     def to_dict(self) -> dict:
+        """The counts, then the two shares, then the sequences per bucket (keys as strings, for JSON)."""
+        counts = asdict(self)
+        per_bucket = counts.pop("sequences_per_bucket")
         return {
-            "num_documents": self.num_documents,
-            "num_split_documents": self.num_split_documents,
-            "num_sequences": self.num_sequences,
-            "real_tokens": self.real_tokens,
-            "total_tokens": self.total_tokens,
+            **counts,
             "utilization": self.utilization,
             "split_share": self.split_share,
-            "sequences_per_bucket": {str(k): v for k, v in sorted(self.sequences_per_bucket.items())},
+            "sequences_per_bucket": {str(k): v for k, v in sorted(per_bucket.items())},
         }
 
 
@@ -186,19 +186,14 @@ def pack_by_domain(
 
 
 def packing_stats(lengths: Sequence[int], sequences: Sequence[PackedSequence]) -> PackingStats:
-    pieces_per_doc = np.zeros(len(lengths), dtype=np.int64)
-    per_bucket: dict[int, int] = {}
-    for sequence in sequences:
-        per_bucket[sequence.length] = per_bucket.get(sequence.length, 0) + 1
-        for doc, _, _ in sequence.pieces:
-            pieces_per_doc[doc] += 1
+    pieces_per_doc = Counter(doc for sequence in sequences for doc, _, _ in sequence.pieces)
     return PackingStats(
         num_documents=len(lengths),
-        num_split_documents=int((pieces_per_doc > 1).sum()),
+        num_split_documents=sum(count > 1 for count in pieces_per_doc.values()),
         num_sequences=len(sequences),
         real_tokens=sum(s.num_real_tokens for s in sequences),
         total_tokens=sum(s.length for s in sequences),
-        sequences_per_bucket=per_bucket,
+        sequences_per_bucket=dict(Counter(s.length for s in sequences)),
     )
 
 

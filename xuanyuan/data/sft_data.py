@@ -27,14 +27,11 @@ def validate_sft_record(record: Record, category_field: str = "category") -> dic
     category = data.get(category_field)
     category = DEFAULT_CATEGORY if category is None else category  # columnar sources fill absent fields with None
     if not isinstance(category, str) or not category.strip():
-        raise RecordError(
-            record.path, record.line, category_field, f"expected a non-empty string, got {category!r:.40}"
-        )
+        problem = f"expected a non-empty string, got {category!r:.40}"
+        raise RecordError(record.path, record.line, category_field, problem)
     if "messages" in data:
-        return {
-            "messages": check_messages(record, data["messages"], "messages", need_assistant=True),
-            "category": category,
-        }
+        messages = check_messages(record, data["messages"], "messages", need_assistant=True)
+        return {"messages": messages, "category": category}
     if "prompt" in data or "completion" in data:
         if isinstance(data.get("prompt"), list) or isinstance(data.get("completion"), list):
             prompt = check_messages(record, data.get("prompt"), "prompt")

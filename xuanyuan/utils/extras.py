@@ -29,6 +29,5 @@ def require(module: str) -> ModuleType:
     except ImportError as error:
         extra, purpose = OPTIONAL_PACKAGES.get(module, (None, None))
         hint = f"pip install 'xuanyuan-recipes[{extra}]'" if extra else f"pip install {module}"
-        raise MissingExtraError(
-            f"{module} is needed for {purpose or 'this feature'} but is not installed: {hint}"
-        ) from error
+        message = f"{module} is needed for {purpose or 'this feature'} but is not installed: {hint}"
+        raise MissingExtraError(message) from error

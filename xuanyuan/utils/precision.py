@@ -19,6 +19,8 @@ from dataclasses import dataclass
 logger = logging.getLogger(__name__)
 
 AUTO = "auto"
+# how a `bf16` / `fp16` / `use_cpu` setting may be written (lowercased) and what it means
+SETTING_WORDS = {AUTO: AUTO, "true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 FAST_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 # oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) below AVX512_CORE_BF16, and ATen capabilities (ATEN_CPU_CAPABILITY)
 # below AVX-512: with either set, bf16 runs emulated even on a CPU that has the instructions.
@@ -39,14 +41,15 @@ class MachineInfo:
     threads: int = 1
 
     @property
-    def cpu_fast_bf16(self) -> bool:
-        return any(flag in self.cpu_flags for flag in FAST_BF16_CPU_FLAGS)
+    def cpu_bf16_flags(self) -> list[str]:
+        """The CPU's fast-bf16 instruction sets (none: bf16 would be emulated)."""
+        return sorted(set(FAST_BF16_CPU_FLAGS) & self.cpu_flags)
 
     def to_dict(self) -> dict:
         return {
             "device": self.device,
             "cpu_model": self.cpu_model,
-            "cpu_bf16_flags": sorted(f for f in self.cpu_flags if f in FAST_BF16_CPU_FLAGS),
+            "cpu_bf16_flags": self.cpu_bf16_flags,
             "cpu_avx2": "avx2" in self.cpu_flags,
             "cuda_name": self.cuda_name,
             "threads": self.threads,
@@ -101,30 +104,24 @@ def detect_machine(use_cpu: bool = False) -> MachineInfo:
     if capped:  # the instructions exist but PyTorch is told not to use them
         flags = flags - set(FAST_BF16_CPU_FLAGS)
         model = f"{model} ({capped})"
-    threads = torch.get_num_threads()
-    if not use_cpu and torch.cuda.is_available():
-        return MachineInfo(
-            device="cuda",
-            cpu_model=model,
-            cpu_flags=flags,
-            cuda_name=torch.cuda.get_device_name(),
-            cuda_bf16=torch.cuda.is_bf16_supported(),
-            threads=threads,
-        )
-    return MachineInfo(device="cpu", cpu_model=model, cpu_flags=flags, threads=threads)
+    on_cuda = not use_cpu and torch.cuda.is_available()
+    return MachineInfo(
+        device="cuda" if on_cuda else "cpu",
+        cpu_model=model,
+        cpu_flags=flags,
+        cuda_name=torch.cuda.get_device_name() if on_cuda else None,
+        cuda_bf16=on_cuda and torch.cuda.is_bf16_supported(),
+        threads=torch.get_num_threads(),
+    )
 
 
 def as_setting(value: bool | str, name: str) -> bool | str:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
-    if text == AUTO:
-        return AUTO
-    if text in ("true", "yes", "1"):
-        return True
-    if text in ("false", "no", "0"):
-        return False
-    raise ValueError(f"{name} must be true, false or 'auto', got {value!r}")
+    if text not in SETTING_WORDS:
+        raise ValueError(f"{name} must be true, false or 'auto', got {value!r}")
+    return SETTING_WORDS[text]
 
 
 def resolve_precision(bf16: bool | str, fp16: bool | str, machine: MachineInfo) -> Precision:
@@ -139,12 +136,9 @@ def resolve_precision(bf16: bool | str, fp16: bool | str, machine: MachineInfo) 
     if machine.device == "cuda":
         native_bf16, where = machine.cuda_bf16, f"CUDA device {machine.cuda_name}"
     elif machine.device == "cpu":
-        native_bf16 = machine.cpu_fast_bf16
-        where = f"CPU {machine.cpu_model} " + (
-            f"has {'/'.join(sorted(set(FAST_BF16_CPU_FLAGS) & machine.cpu_flags))}"
-            if native_bf16
-            else f"has neither {' nor '.join(FAST_BF16_CPU_FLAGS)}"
-        )
+        native_bf16 = bool(machine.cpu_bf16_flags)
+        found = "/".join(machine.cpu_bf16_flags) or f"neither {' nor '.join(FAST_BF16_CPU_FLAGS)}"
+        where = f"CPU {machine.cpu_model} has {found}"
     else:
         native_bf16, where = False, f"device type {machine.device!r}"
 

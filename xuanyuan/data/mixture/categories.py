@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import Sampler
 
-from . import fit_to_bounds
+from . import fit_to_bounds, normalize
 
 PRETRAIN = "pretrain"
 
@@ -42,9 +42,8 @@ class Mixture:
     @classmethod
     def from_counts(cls, counts: dict[str, int], pretrain_ratio: float = 0.0) -> Mixture:
         """Shares proportional to each category's number of records (the natural mix)."""
-        total = sum(counts.values())
         categories = sorted(counts)
-        return cls(categories, {c: counts[c] / total for c in categories}, pretrain_ratio)
+        return cls(categories, normalize({c: counts[c] for c in categories}), pretrain_ratio)
 
     @property
     def group_names(self) -> list[str]:
@@ -52,8 +51,7 @@ class Mixture:
 
     def group_weights(self) -> list[float]:
         instruction = 1.0 - self.pretrain_ratio
-        weights = [instruction * self.shares[c] for c in self.categories]
-        return weights + [self.pretrain_ratio]
+        return [instruction * self.shares[c] for c in self.categories] + [self.pretrain_ratio]
 
 
 @dataclass(frozen=True)
@@ -91,12 +89,7 @@ def classify_categories(
         before = (previous or {}).get(category)
         if before is not None:
             train_before, eval_before = before
-            if (
-                eval_now is not None
-                and eval_before is not None
-                and train_now < train_before
-                and eval_now > eval_before
-            ):
+            if None not in (eval_now, eval_before) and train_now < train_before and eval_now > eval_before:
                 verdicts[category] = "overfit"
                 continue
             if abs(train_now - train_before) < rule.converged_tolerance * train_before:

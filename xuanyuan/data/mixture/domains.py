@@ -183,10 +183,9 @@ class MixtureBatchSampler:
             groups.setdefault((domain, int(length)), []).append(row)
             tokens[domain_index[domain], bucket_index[int(length)]] += real
         self.groups = {key: np.asarray(rows) for key, rows in groups.items()}
-        self.domain_tokens = dict(zip(self.domains, tokens.sum(axis=1).astype(int).tolist(), strict=True))
         self.share = tokens / tokens.sum(axis=1, keepdims=True)  # share of each domain's tokens per bucket
-        per_batch = np.array([self.batch_rows[b] * b for b in self.buckets])
-        mean_batch_tokens = self._bucket_probabilities(self.mixture.base_ratios) @ per_batch
+        self.batch_tokens = np.array([self.batch_rows[b] * b for b in self.buckets])
+        mean_batch_tokens = self._bucket_probabilities(self.mixture.base_ratios) @ self.batch_tokens
         passes = math.ceil(tokens.sum() / mean_batch_tokens)
         self.length = max(1, -(-passes // num_processes) * num_processes)
 
@@ -200,7 +199,7 @@ class MixtureBatchSampler:
         return np.array([ratios.get(d, 0.0) for d in self.domains])
 
     def _bucket_probabilities(self, ratios: Mapping[str, float]) -> np.ndarray:
-        weight = self._ratio_vector(ratios) @ self.share / np.array([self.batch_rows[b] * b for b in self.buckets])
+        weight = self._ratio_vector(ratios) @ self.share / self.batch_tokens
         return weight / weight.sum()
 
     def _draw(self, batch_index: int, cursors: dict) -> list[int]:
