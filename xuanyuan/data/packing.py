@@ -6,10 +6,12 @@ are concatenated into short sequences; almost no token is padding and few docume
 
 The plan is best-fit decreasing over document lengths: pieces (documents, or the chunks of a
 document longer than the largest bucket, cut at that length) are placed longest first into the open
-sequence with the least room that still holds them; when none does, a new sequence is opened at the
-smallest bucket that holds the piece. Short documents placed last fill the gaps the long ones left.
-Only documents longer than the largest bucket are split. Domains are packed apart, so every sequence
-belongs to one domain and the loss of a sequence is the loss of its domain.
+sequence with the least room that still holds them; when none does, a new sequence of the largest bucket
+is opened. Short documents placed last fill the gaps the long ones left; then every sequence shrinks to
+the smallest bucket that holds it. To reach `min_utilization`, the most padded sequences are emptied and
+their pieces re-wrapped at the largest bucket, which cuts documents too: the split share is reported in
+`PackingStats`. Domains are packed apart, so every sequence belongs to one domain and the loss of a
+sequence is the loss of its domain.
 
 Attention across documents (`document_attention`):
 - `"concat"` (default, as the XuanYuan reports): documents are simply concatenated; a token attends to
