@@ -102,10 +102,9 @@ class CheckpointEvaluator(TrainerCallback):
         reports, margins = {}, {}
         with saved_precision(model):
             for name, pairs in self.test_sets.items():
-                report, scores = evaluate_reward_model(
+                reports[name], scores = evaluate_reward_model(
                     model, self.tokenizer, pairs, self.batch_size, self.max_length, self.scale_range
                 )
-                reports[name] = report
                 margins[name] = (np.asarray(scores.chosen) - np.asarray(scores.rejected)).tolist()
         model.train()
         checkpoint = str(Path(args.output_dir, f"checkpoint-{state.global_step}"))
