@@ -64,9 +64,7 @@ def generate_answers(
     model.eval()
     device = next(model.parameters()).device
     encoded = [
-        list(
-            tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
-        )
+        list(tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=True, return_dict=False))
         for p in prompts
     ]
     answers = [""] * len(encoded)

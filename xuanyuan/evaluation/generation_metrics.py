@@ -60,12 +60,8 @@ def rouge(predictions: Sequence[str], references: Sequence[str], tokenizer: str 
     if not predictions:
         return dict.fromkeys(ROUGE_TYPES, 0.0)
     scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), tokenizer=ChineseTokenizer(tokenizer))
-    totals = dict.fromkeys(ROUGE_TYPES, 0.0)
-    for prediction, reference in zip(predictions, references, strict=True):
-        scores = scorer.score(target=reference, prediction=prediction)
-        for name in ROUGE_TYPES:
-            totals[name] += scores[name].fmeasure
-    return {name: total / len(predictions) for name, total in totals.items()}
+    scores = [scorer.score(target=r, prediction=p) for p, r in zip(predictions, references, strict=True)]
+    return {name: sum(s[name].fmeasure for s in scores) / len(scores) for name in ROUGE_TYPES}
 
 
 def reciprocal_rank(ranked: Sequence[str], relevant: set[str]) -> float:

@@ -56,7 +56,7 @@ class RewardModelJudge:
             encode_conversation(self.tokenizer, [*prompt, {"role": "assistant", "content": answer}])
             for prompt, answer in zip(prompts, answers, strict=True)
         ]
-        return list(score_sequences(self.model, sequences, self.pad, self.batch_size))
+        return score_sequences(self.model, sequences, self.pad, self.batch_size)
 
     def __call__(self, prompts: list[list[dict]], first: list[str], second: list[str]) -> list[str]:
         scores = self.score(prompts + prompts, first + second)
@@ -147,7 +147,8 @@ class Comparison:
     def summary(self) -> dict:
         n = len(self.outcomes)
         good, same, bad = (self.outcomes.count(name) for name in ("good", "same", "bad"))
-        inconsistent = sum(o == "same" and (f, b) != ("tie", "tie") for o, f, b in self._rows())
+        rows = zip(self.outcomes, self.forward, self.backward, strict=True)
+        inconsistent = sum(o == "same" and (f, b) != ("tie", "tie") for o, f, b in rows)
         return {
             "num_items": n,
             "good": good,
@@ -158,9 +159,6 @@ class Comparison:
             "loss_rate": bad / n if n else None,
             "decided_win_rate": good / (good + bad) if good + bad else None,
         }
-
-    def _rows(self):
-        return zip(self.outcomes, self.forward, self.backward, strict=True)
 
 
 def pairwise_compare(judge: Judge, prompts: list[list[dict]], answers: list[str], baseline: list[str]) -> Comparison:

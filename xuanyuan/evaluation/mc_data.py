@@ -78,9 +78,7 @@ def get_benchmark(name: str) -> Benchmark:
 
 
 def subject_file(benchmark: Benchmark, root: Path, split: str, subject: str) -> Path:
-    if benchmark.name == "ceval":
-        return root / split / f"{subject}_{split}.csv"
-    return root / split / f"{subject}.csv"
+    return root / split / (f"{subject}_{split}.csv" if benchmark.name == "ceval" else f"{subject}.csv")
 
 
 def data_root(benchmark: Benchmark, data_dir: str | Path) -> Path:
@@ -91,9 +89,7 @@ def data_root(benchmark: Benchmark, data_dir: str | Path) -> Path:
     return root
 
 
-def read_questions(
-    path: Path, columns: tuple[str, ...], need_answer: bool = True, encoding: str = "utf-8"
-) -> list[MCQuestion]:
+def read_questions(path: Path, columns: tuple[str, ...], encoding: str = "utf-8") -> list[MCQuestion]:
     """Rows of one subject file; the id is the `id` column, else the leading index column, else the row number.
     Ids must be unique (reports match questions across runs by subject and id)."""
     if not path.is_file():
@@ -116,7 +112,7 @@ def read_questions(
                 raise RecordError(path, reader.line_num, None, f"expected {len(header)} cells, got {len(row)}")
             question, *options, answer = (row[i] for i in where)
             answer = answer.strip()
-            if need_answer and answer not in LETTERS:
+            if answer not in LETTERS:
                 problem = f"answer must be one of {'/'.join(LETTERS)}, got {answer!r}"
                 raise RecordError(path, reader.line_num, columns[-1], problem)
             if not question.strip():
@@ -166,7 +162,7 @@ def discover_subjects(benchmark: Benchmark, root: Path, split: str) -> list[str]
     folder = root / split
     if not folder.is_dir():
         raise RecordError(folder, 0, None, f"split folder not found (expected the official {benchmark.name} layout)")
-    suffix = f"_{split}.csv" if benchmark.name == "ceval" else ".csv"
+    suffix = subject_file(benchmark, root, split, "").name  # what follows the subject in its file name
     subjects = sorted(path.name[: -len(suffix)] for path in folder.glob(f"*{suffix}"))
     if not subjects:
         raise RecordError(folder, 0, None, f"no subject files matching *{suffix}")

@@ -52,15 +52,6 @@ class MCEvalConfig:
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow the checkpoint's own model code."})
 
 
-def load_model(config: MCEvalConfig) -> PreTrainedModel:
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(
-        config.model, dtype=config.dtype, device_map=config.device_map, trust_remote_code=config.trust_remote_code
-    )
-    return model.eval()
-
-
 def context_limit(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, max_length: int | None) -> int | None:
     limits = [max_length or getattr(model.config, "max_position_embeddings", None), tokenizer.model_max_length]
     limits = [limit for limit in limits if limit and limit < 10**8]  # tokenizers without a limit report ~1e30
@@ -68,6 +59,8 @@ def context_limit(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ma
 
 
 def run_mc_eval(config: MCEvalConfig) -> dict:
+    from transformers import AutoModelForCausalLM
+
     from ..tokenization import load_tokenizer
     from .mc_report import QuestionResult, question_results, summarize, write_report
     from .mc_scoring import score_cached
@@ -83,7 +76,9 @@ def run_mc_eval(config: MCEvalConfig) -> dict:
     tokenizer = load_tokenizer(config.model, trust_remote_code=config.trust_remote_code)
     if config.chat_template and not tokenizer.chat_template:
         raise ValueError(f"{config.model}'s tokenizer has no chat template; drop --chat_template")
-    model = load_model(config)
+    model = AutoModelForCausalLM.from_pretrained(
+        config.model, dtype=config.dtype, device_map=config.device_map, trust_remote_code=config.trust_remote_code
+    ).eval()
     max_length = context_limit(model, tokenizer, config.max_length)
     pad_token_id = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None), 0)
     style = STYLES[benchmark.prompt_style]

@@ -55,10 +55,6 @@ def question_results(subject: str, requests: list[MCRequest], scores: torch.Tens
     ]
 
 
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
-
-
 def summarize(results: list[QuestionResult], subjects: list[MCSubject], category_order: tuple[str, ...] = ()) -> dict:
     """`subjects`, `categories` and `overall` sections of results.json (subjects in the given order)."""
     by_subject: dict[str, list[QuestionResult]] = {subject.name: [] for subject in subjects}
@@ -79,10 +75,7 @@ def summarize(results: list[QuestionResult], subjects: list[MCSubject], category
         }
     present = {category for subject in subjects for category in subject.categories}
     order = [c for c in category_order if c in present] + sorted(present - set(category_order))
-    categories = {}
-    for category in order:
-        rows = [row for row in subject_rows.values() if category in row["categories"]]
-        categories[category] = _aggregate(rows)
+    categories = {c: _aggregate([row for row in subject_rows.values() if c in row["categories"]]) for c in order}
     return {"subjects": subject_rows, "categories": categories, "overall": _aggregate(list(subject_rows.values()))}
 
 
@@ -95,7 +88,7 @@ def _aggregate(rows: list[dict]) -> dict:
     questions = sum(row["num_questions"] for row in rows)
     correct = sum(row["num_correct"] for row in rows)
     return {
-        "accuracy": _mean([row["accuracy"] for row in rows]),
+        "accuracy": sum(row["accuracy"] for row in rows) / len(rows),
         "question_accuracy": correct / questions,
         "num_subjects": len(rows),
         "num_questions": questions,

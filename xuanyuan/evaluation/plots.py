@@ -49,17 +49,10 @@ def fonts() -> tuple[tuple[str, ...], frozenset[int]]:
 
     default = font_manager.findfont(font_manager.FontProperties(family=["sans-serif"]))
     probe = {ord(c) for c in CJK_PROBE}
-    cjk = next(
-        (
-            font
-            for font in font_manager.fontManager.ttflist
-            if not font.name.startswith("Last Resort") and probe <= _glyphs(font.fname)
-        ),
-        None,
-    )
-    if cjk is None:
-        return ("sans-serif",), _glyphs(default)
-    return ("sans-serif", cjk.name), _glyphs(default) | _glyphs(cjk.fname)
+    for font in font_manager.fontManager.ttflist:
+        if not font.name.startswith("Last Resort") and probe <= _glyphs(font.fname):
+            return ("sans-serif", font.name), _glyphs(default) | _glyphs(font.fname)
+    return ("sans-serif",), _glyphs(default)
 
 
 @functools.cache

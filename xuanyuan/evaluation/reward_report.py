@@ -34,6 +34,8 @@ from ..data.preferences import PreferencePair, encode_conversation
 from ..utils.padding import longest_first, pad
 from . import plots
 
+STATS = ("mean", "std", "min", "p05", "median", "p95", "max")  # of a set of rewards or margins, in report order
+
 
 @dataclass
 class PairScores:
@@ -109,17 +111,10 @@ def score_pairs(
 
 def _stats(values: np.ndarray) -> dict:
     if values.size == 0:
-        return {"mean": None, "std": None, "min": None, "p05": None, "median": None, "p95": None, "max": None}
+        return dict.fromkeys(STATS)
     p05, median, p95 = np.percentile(values, [5, 50, 95])
-    return {
-        "mean": float(values.mean()),
-        "std": float(values.std()),
-        "min": float(values.min()),
-        "p05": float(p05),
-        "median": float(median),
-        "p95": float(p95),
-        "max": float(values.max()),
-    }
+    stats = (values.mean(), values.std(), values.min(), p05, median, p95, values.max())
+    return {name: float(value) for name, value in zip(STATS, stats, strict=True)}
 
 
 def _accuracy(margins: np.ndarray, tie_tolerance: float) -> dict:
@@ -142,10 +137,9 @@ def summarize_rewards(
 ) -> dict:
     """The report (see module docstring) as a JSON-ready dict."""
     chosen, rejected = np.asarray(scores.chosen, dtype=float), np.asarray(scores.rejected, dtype=float)
-    margins = chosen - rejected
-    rewards = _stats(np.concatenate([chosen, rejected]))
+    margins, both = chosen - rejected, np.concatenate([chosen, rejected])
+    rewards = _stats(both)
     low, high = scale_range
-    both = np.concatenate([chosen, rejected])
     rewards.update(
         range=[low, high],
         fraction_in_range=float(((both >= low) & (both <= high)).mean()) if both.size else None,
@@ -183,8 +177,9 @@ def evaluate_reward_model(
     return summarize_rewards(scores, scale_range, tie_tolerance), scores
 
 
-def _fmt(value) -> str:
-    return "–" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+def format_cell(value, digits: int = 4) -> str:
+    """A report cell: "–" for a missing value, a float to `digits` decimals, anything else as `str` writes it."""
+    return "–" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
 def reward_report_markdown(report: dict, title: str = "Reward-model evaluation") -> str:
@@ -192,25 +187,25 @@ def reward_report_markdown(report: dict, title: str = "Reward-model evaluation")
         f"# {title}",
         "",
         f"- pairs: {report['num_pairs']} (skipped as too long: {report['skipped_too_long']})",
-        f"- accuracy: {_fmt(report['accuracy'])} ({report['correct']} right, {report['ties']} ties "
+        f"- accuracy: {format_cell(report['accuracy'])} ({report['correct']} right, {report['ties']} ties "
         f"(|margin| ≤ {report['tie_tolerance']}), {report['wrong']} wrong); ties as half: "
-        f"{_fmt(report['accuracy_ties_half'])}",
-        f"- margin chosen − rejected: mean {_fmt(report['margin']['mean'])}, std {_fmt(report['margin']['std'])}",
-        f"- rewards in {report['reward']['range']}: {_fmt(report['reward']['fraction_in_range'])} "
+        f"{format_cell(report['accuracy_ties_half'])}",
+        f"- margin chosen − rejected: mean {format_cell(report['margin']['mean'])}, "
+        f"std {format_cell(report['margin']['std'])}",
+        f"- rewards in {report['reward']['range']}: {format_cell(report['reward']['fraction_in_range'])} "
         f"(p05–p95 inside: {report['reward']['in_range']})",
         "",
-        "| rewards | mean | std | min | p05 | median | p95 | max |",
-        "|---|---|---|---|---|---|---|---|",
+        "| rewards | " + " | ".join(STATS) + " |",
+        "|---|" + "---|" * len(STATS),
     ]
     for name in ("reward", "chosen_reward", "rejected_reward", "margin"):
-        stats = report[name]
-        cells = " | ".join(_fmt(stats[k]) for k in ("mean", "std", "min", "p05", "median", "p95", "max"))
+        cells = " | ".join(format_cell(report[name][k]) for k in STATS)
         lines.append(f"| {name} | {cells} |")
     for key, header in (("per_category", "category"), ("per_strength", "label strength")):
         if report[key]:
             lines += ["", f"| {header} | pairs | accuracy | ties | margin mean |", "|---|---|---|---|---|"]
             for name, row in report[key].items():
-                cells = [row["num_pairs"], _fmt(row["accuracy"]), row["ties"], _fmt(row["margin_mean"])]
+                cells = [row["num_pairs"], format_cell(row["accuracy"]), row["ties"], format_cell(row["margin_mean"])]
                 lines.append(f"| {name} | " + " | ".join(map(str, cells)) + " |")
     return "\n".join(lines) + "\n"
 

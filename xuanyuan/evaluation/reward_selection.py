@@ -21,6 +21,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +29,10 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallba
 
 from ..data.preferences import PreferencePair
 from . import plots
-from .reward_report import evaluate_reward_model
+from .reward_report import evaluate_reward_model, format_cell
 
 ACCURACY_TOLERANCE = 0.02  # accuracies this close count as equal when the reward range decides
+_fmt = partial(format_cell, digits=3)  # cells of the selection report
 
 
 @dataclass
@@ -100,10 +102,9 @@ class CheckpointEvaluator(TrainerCallback):
         reports, margins = {}, {}
         with saved_precision(model):
             for name, pairs in self.test_sets.items():
-                report, scores = evaluate_reward_model(
+                reports[name], scores = evaluate_reward_model(
                     model, self.tokenizer, pairs, self.batch_size, self.max_length, self.scale_range
                 )
-                reports[name] = report
                 margins[name] = (np.asarray(scores.chosen) - np.asarray(scores.rejected)).tolist()
         model.train()
         checkpoint = str(Path(args.output_dir, f"checkpoint-{state.global_step}"))
@@ -141,10 +142,6 @@ def margin_curve(train_margins: dict[int, list[float]]) -> list[dict]:
         values = np.asarray(train_margins[step], dtype=float)
         rows.append({"step": step, "pairs": values.size, "mean": float(values.mean()), "var": float(values.var())})
     return rows
-
-
-def _fmt(value) -> str:
-    return "–" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def selection_markdown(report: dict) -> str:
