@@ -173,6 +173,30 @@ def test_config_refuses_what_ppo_does_not_do(tmp_path):
         make_trainer(tmp_path, report_to="azure_ml")
 
 
+def test_optimizer_is_the_one_the_trainer_arguments_name(tmp_path):
+    trainer = make_trainer(
+        tmp_path, optim="adamw_torch_fused", adam_beta2=0.95, weight_decay=0.1, critic_learning_rate=1e-3
+    )
+    for optimizer, peak in ((trainer.actor_optimizer, 3e-3), (trainer.critic_optimizer, 1e-3)):
+        settings = optimizer.optimizer.defaults  # accelerate's wrapper holds the torch optimizer
+        assert isinstance(optimizer.optimizer, torch.optim.AdamW) and settings["fused"]
+        assert (settings["lr"], settings["betas"], settings["weight_decay"]) == (peak, (0.9, 0.95), 0.1)
+
+
+def test_activation_checkpointing_recomputes_without_changing_the_step(tmp_path):
+    """Checkpointed actor and critic take the same first step as plain ones: same metrics, same weights."""
+    plain = make_trainer(tmp_path / "plain", max_steps=1)  # each trainer seeds the run: build, then train
+    (row_plain,) = plain.train()
+    checkpointed = make_trainer(tmp_path / "checkpointed", max_steps=1, activation_checkpointing=True)
+    (row_checkpointed,) = checkpointed.train()
+    assert checkpointed.actor.is_activation_checkpointing and checkpointed.critic.is_activation_checkpointing
+    assert not plain.actor.is_activation_checkpointing
+    for key in ("reward/score", "kl/ref", "loss/actor", "loss/critic", "policy/entropy"):
+        assert row_checkpointed[key] == pytest.approx(row_plain[key], rel=1e-5, abs=1e-6)
+    for name, value in snapshot(plain.actor).items():
+        torch.testing.assert_close(checkpointed.actor.state_dict()[name], value)
+
+
 def test_recipe_lora_follows_the_model_config_and_trains_the_value_head():
     from script_loading import load_script
     from trl import ModelConfig

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from transformers import get_scheduler
+from transformers import Trainer, get_scheduler
 
 from ...utils.padding import pad
 from ..checkpoints import resolve_resume
@@ -84,6 +84,9 @@ class PPOTrainer:
         if config.rollout_batch_size % config.mini_batch_size:
             raise ValueError("rollout_batch_size must be a multiple of mini_batch_size.")
 
+        if config.activation_checkpointing:
+            for model in (actor, critic):
+                self._checkpoint_activations(model)
         actor_optimizer = self._optimizer(actor, config.learning_rate)
         critic_optimizer = self._optimizer(critic, config.critic_learning_rate)
         # Stepped by the trainer once per PPO step (not handed to `prepare`, whose DeepSpeed engine would step
@@ -108,8 +111,22 @@ class PPOTrainer:
 
     # ---------------------------------------------------------------- setup helpers
     def _optimizer(self, model, learning_rate: float) -> torch.optim.Optimizer:
+        """The optimizer `optim` names, as the Trainer builds it (fused AdamW by default, `adam_beta1/2`,
+        `adam_epsilon`, `optim_args`); `weight_decay` applies to every trainable parameter."""
+        optimizer_class, settings = Trainer.get_optimizer_cls_and_kwargs(self.config, model)
         trainable = [p for p in model.parameters() if p.requires_grad]
-        return torch.optim.AdamW(trainable, lr=learning_rate, weight_decay=self.config.weight_decay)
+        settings |= {"lr": learning_rate, "weight_decay": self.config.weight_decay}
+        return optimizer_class(trainable, **settings)
+
+    def _checkpoint_activations(self, model) -> None:
+        """The Trainer's `activation_checkpointing` for a trained model: `every_n_layers` and `offload` from
+        `activation_checkpointing_kwargs`, the rest passed on to torch's checkpoint."""
+        settings = dict(self.config.activation_checkpointing_kwargs or {})
+        model.activation_checkpointing_enable(
+            every_n_layers=settings.pop("every_n_layers", 1),
+            offload=settings.pop("offload", False),
+            activation_checkpointing_kwargs=settings or None,
+        )
 
     def _scheduler(self, optimizer: torch.optim.Optimizer):
         return get_scheduler(
