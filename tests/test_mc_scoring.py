@@ -118,3 +118,21 @@ def test_cloze_and_blank_scores_equal_a_slow_token_by_token_reference(model, tok
                 total += F.log_softmax(logits, -1)[ids[position]].item()
             assert tokenizer.decode(request.continuation_ids[option]) == text
             assert row[option].item() == pytest.approx(total / len(text), abs=1e-4)
+
+
+def test_batches_run_on_repeats_of_the_prefix_cache_without_copying_or_changing_it(model, monkeypatch):
+    import copy
+
+    from xuanyuan.evaluation.mc_scoring import encode_prefix, forward_on_prefix
+
+    monkeypatch.setattr(copy, "deepcopy", lambda *_: pytest.fail("the prefix cache was deep-copied"))
+    prefix, rows = [5, 6, 7, 8], [[9, 10, 11], [12, 13]]
+    cache = encode_prefix(model, prefix)
+    before = [(layer.keys, layer.keys.clone(), layer.values.clone()) for layer in cache.layers]
+    logits, starts = forward_on_prefix(model, cache, len(prefix), rows, "right", pad_token_id=0)
+    for layer, (keys, keys_copy, values_copy) in zip(cache.layers, before, strict=True):
+        assert layer.keys is keys and torch.equal(layer.keys, keys_copy) and torch.equal(layer.values, values_copy)
+    with torch.no_grad():  # each row after the prefix, alone and uncached
+        for row, start, row_logits in zip(rows, starts, logits, strict=True):
+            full = model(input_ids=torch.tensor([prefix + row])).logits[0, len(prefix) :].float()
+            torch.testing.assert_close(row_logits[start : start + len(row)], full, rtol=1e-4, atol=1e-4)

@@ -13,23 +13,21 @@ Formulations (`scores` has one value per option A-D; the prediction is its argma
 
 Fast path: every question of a subject starts with the same header and k shots. Their tokens (the longest
 common token prefix of the subject's contexts, found on the token ids so it is exact whatever the tokenizer
-merges at the boundary) are run once; the resulting KV cache is copied and repeated for each batch, and only
-the questions' own tokens are run on top of it, batched and padded left or right (explicit position ids keep
-left padding exact). The reference runs every full sequence alone, with no padding and no cache. transformers'
-`DynamicCache` has no "fork" operation, hence the deep copy before `batch_repeat_interleave` (which replaces
-the cached tensors of the copy, never those of the shared prefix).
+merges at the boundary) are run once; each batch gets a new cache holding the prefix's keys and values repeated
+along the batch (the prefix's own tensors are never copied whole or written to), and only the questions' own
+tokens are run on top of it, batched and padded left or right (explicit position ids keep left padding exact).
+The reference runs every full sequence alone, with no padding and no cache.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 from itertools import groupby
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from transformers import PreTrainedModel
+from transformers import DynamicCache, PreTrainedModel
 
 from ..utils.padding import PADDING_SIDES, pad, position_ids
 from .mc_requests import MCRequest
@@ -69,8 +67,13 @@ def forward_on_prefix(
     starts = [0 if padding_side == "right" else input_ids.shape[1] - len(row) for row in rows]
     past = None
     if cache is not None:
-        past = copy.deepcopy(cache)
-        past.batch_repeat_interleave(len(rows))
+        past = DynamicCache(
+            [
+                (layer.keys.repeat_interleave(len(rows), 0), layer.values.repeat_interleave(len(rows), 0))
+                for layer in cache.layers
+            ],
+            config=model.config,
+        )
     logits = model(
         input_ids=input_ids.to(device),
         attention_mask=attention_mask.to(device),
