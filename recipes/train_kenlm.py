@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xuanyuan.data.records import is_heldout
+from xuanyuan.data.records import split_heldout
 
 
 @dataclass
@@ -51,8 +51,7 @@ def main(config: TrainKenLMConfig) -> dict:
     from xuanyuan.data.processing.perplexity import KenLMScorer, read_reference, reference_thresholds, write_thresholds
 
     documents = read_reference(config.reference)
-    heldout = [doc for doc in documents if is_heldout(doc[0], config.heldout_fraction)]
-    training = [doc for doc in documents if not is_heldout(doc[0], config.heldout_fraction)]
+    heldout, training = split_heldout(documents, lambda doc: doc[0], config.heldout_fraction)
     languages = sorted({lang for _, lang in documents})
     target_data = read_reference(config.threshold_data) if config.threshold_data else []
     target = [doc for doc in target_data if doc[1] in languages]

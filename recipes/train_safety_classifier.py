@@ -28,7 +28,7 @@ def main(config: TrainSafetyConfig) -> dict:
     from xuanyuan.cli import write_result
     from xuanyuan.data.processing.safety import FastTextSafetyClassifier
     from xuanyuan.data.processing.safety_training import precision_recall, read_labelled, train_classifier
-    from xuanyuan.data.records import is_heldout
+    from xuanyuan.data.records import split_heldout
 
     if not config.data_files:
         raise ValueError("give at least one labelled file with --data_files")
@@ -36,8 +36,7 @@ def main(config: TrainSafetyConfig) -> dict:
     labels = {label for label, _ in examples}
     if config.unsafe_label not in labels or len(labels) < 2:
         raise ValueError(f"need {config.unsafe_label!r} and at least one other label, found {sorted(labels)}")
-    validation = [ex for ex in examples if is_heldout(ex[1], config.validation_fraction)]
-    training = [ex for ex in examples if not is_heldout(ex[1], config.validation_fraction)]
+    validation, training = split_heldout(examples, lambda example: example[1], config.validation_fraction)
 
     params = FastTextParams(**{name: getattr(config, name) for name in FastTextParams.__dataclass_fields__})
     model_path = Path(config.output_dir, "safety_classifier" + (".ftz" if config.quantize else ".bin"))

@@ -17,15 +17,14 @@ from xuanyuan.cli import write_result
 from xuanyuan.data.embedded.safety_examples import safety_examples
 from xuanyuan.data.processing.safety import DEMO_CLASSIFIER, FastTextSafetyClassifier
 from xuanyuan.data.processing.safety_training import FastTextParams, precision_recall, train_classifier
-from xuanyuan.data.records import is_heldout
+from xuanyuan.data.records import split_heldout
 
 PARAMS = FastTextParams(dim=16, epoch=10, lr=0.5, word_ngrams=2, bucket=20_000, quantize=True, cutoff=20_000)
 
 
 def main(examples: int, seed: int, output: Path) -> dict:
     data = safety_examples(examples, seed)
-    training = [ex for ex in data if not is_heldout(ex[1], 0.1)]
-    validation = [ex for ex in data if is_heldout(ex[1], 0.1)]
+    validation, training = split_heldout(data, lambda example: example[1], 0.1)
     train_classifier(training, output, PARAMS)
     scores = FastTextSafetyClassifier(output, "unsafe").unsafe_probabilities([text for _, text in validation])
     card = {

@@ -25,6 +25,7 @@ from xuanyuan.data.processing.perplexity import (
     reference_statistics,
     write_thresholds,
 )
+from xuanyuan.data.records import is_heldout
 
 
 def load_recipe(name: str):
@@ -110,10 +111,9 @@ def test_kenlm_training_writes_models_and_heldout_percentiles(kenlm_dir):
 
     payload = json.loads((kenlm_dir / "thresholds.json").read_text(encoding="utf-8"))
     assert payload["backend"] == "kenlm" and payload["order"] == 3 and set(payload["languages"]) == {"zh", "en"}
-    recipe = load_recipe("train_kenlm")
     references = reference_documents(random.Random(0), 120)
     for lang, stats in payload["languages"].items():
-        heldout = [d["text"] for d in references if d["lang"] == lang and recipe.is_heldout(d["text"], 0.25)]
+        heldout = [d["text"] for d in references if d["lang"] == lang and is_heldout(d["text"], 0.25)]
         assert stats["documents"] == len(heldout) > 0
         assert stats["training"]["documents"] == sum(d["lang"] == lang for d in references) - len(heldout)
         model_file = next(kenlm_dir.glob(f"{lang}.*"))
@@ -142,8 +142,7 @@ def test_single_line_perplexity_matches_kenlm_builtin(kenlm_dir):
 @needs_kenlm
 def test_filter_keeps_fluent_drops_shuffled_and_routes_by_language(kenlm_dir):
     # Fluent: held-out reference documents (never trained on; at percentile 100 each is within its threshold).
-    recipe = load_recipe("train_kenlm")
-    heldout = [d for d in reference_documents(random.Random(0), 120) if recipe.is_heldout(d["text"], 0.25)]
+    heldout = [d for d in reference_documents(random.Random(0), 120) if is_heldout(d["text"], 0.25)]
     fluent_zh = next(d["text"] for d in heldout if d["lang"] == "zh")
     fluent_en = next(d["text"] for d in heldout if d["lang"] == "en")
     docs = [

@@ -16,6 +16,7 @@ from xuanyuan.data.records import (
     Record,
     RecordError,
     check_unique_id,
+    is_heldout,
     is_hub_dataset,
     iter_records,
     load_records,
@@ -25,6 +26,7 @@ from xuanyuan.data.records import (
     require_text,
     resolve_sources,
     skips_bad_records,
+    split_heldout,
     write_rejects,
 )
 from xuanyuan.utils.extras import MissingExtraError, require
@@ -110,6 +112,14 @@ def test_load_texts_reads_globs_and_compressed_files_in_order_and_names_a_bad_re
     assert load_texts([tmp_path / "*.jsonl", tmp_path / "c.jsonl.gz"]) == ["one", "two", "three"]
     with pytest.raises(RecordError, match=r"c\.jsonl\.gz, line 1, field 'body'"):
         load_texts(str(tmp_path / "[ac].jsonl*"), "body")
+
+
+def test_split_heldout_partitions_by_each_items_hash_and_keeps_order():
+    items = [(i, f"document {i}") for i in range(200)]
+    heldout, rest = split_heldout(items, lambda item: item[1], 0.25)
+    assert heldout == [item for item in items if is_heldout(item[1], 0.25)]
+    assert rest == [item for item in items if not is_heldout(item[1], 0.25)]
+    assert 20 < len(heldout) < 80  # about a quarter of 200
 
 
 def test_missing_extra_names_the_extra(monkeypatch):

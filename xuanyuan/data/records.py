@@ -301,6 +301,14 @@ def is_heldout(text: str, fraction: float) -> bool:
     return bucket < fraction * 10_000
 
 
+def split_heldout(items: Iterable[T], text_of: Callable[[T], str], fraction: float) -> tuple[list[T], list[T]]:
+    """(held out, the rest) of `items` by `is_heldout` of each item's text, in the items' order."""
+    heldout, rest = [], []
+    for item in items:
+        (heldout if is_heldout(text_of(item), fraction) else rest).append(item)
+    return heldout, rest
+
+
 def reject_row(error: RecordError, data: dict | None = None) -> dict:
     """A set-aside record as one rejects-file row: where it is, what is wrong, and the record (None if unparseable)."""
     return {"path": error.path, "line": error.line, "field": error.field, "problem": error.problem, "record": data}
