@@ -6,7 +6,6 @@ import sys
 
 import pytest
 import torch
-import torch.nn.functional as F
 from pretrain_setup import DOMAINS, ROOT, recipe_args, run_recipe, write_corpus, write_model
 from transformers import AutoModelForCausalLM
 
@@ -15,7 +14,7 @@ from xuanyuan.data.packing import PackedCollator, pack_corpus
 from xuanyuan.data.records import RecordError
 from xuanyuan.tokenization import load_tokenizer
 from xuanyuan.training.group_losses import GroupLossTracker
-from xuanyuan.training.pretrain import LOSS_WINDOWS, domain_sums
+from xuanyuan.training.pretrain import LOSS_WINDOWS, domain_sums, token_losses
 
 
 @pytest.fixture(scope="module")
@@ -55,18 +54,20 @@ def test_per_domain_loss_matches_row_by_row_reference(setup):
     model_dir, corpus_path, _ = setup
     tokenizer = load_tokenizer(model_dir)
     corpus = load_corpus([corpus_path])
-    dataset, _ = pack_corpus(tokenizer, corpus.texts, corpus.domains, [64, 128])
+    dataset, _ = pack_corpus(tokenizer, corpus.texts, corpus.domains, [64, 128], min_utilization=0)
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-    rows = [dataset[i] for i in range(6) if len(dataset[i]["input_ids"]) == 128][:4]
+    rows = [dataset[i] for i in range(len(dataset)) if len(dataset[i]["input_ids"]) == 128][:4]
+    assert any(r["num_real_tokens"] < 128 for r in rows)  # padded rows, with no attention mask
     batch = PackedCollator()(rows)
     tracker = GroupLossTracker(dataset.domain_names, LOSS_WINDOWS, rows=4)
     with torch.no_grad():
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        logits = model(input_ids=batch["input_ids"]).logits
+        losses = token_losses(logits, batch["labels"], chunk_tokens=100)  # chunks that cut rows
         sums = domain_sums(
-            logits, batch["labels"], batch["domain_ids"], batch["num_real_tokens"], len(dataset.domain_names)
+            losses, batch["labels"], batch["domain_ids"], batch["num_real_tokens"], len(dataset.domain_names)
         )
         tracker.add(sums, LOSS_WINDOWS)
-        expected = {}  # (summed loss, tokens) per domain, one row at a time, through the model's own loss
+        expected = {}  # (summed loss, tokens) per domain, one unpadded row at a time, through the model's own loss
         for row in rows:
             n = row["num_real_tokens"]
             ids = torch.as_tensor(row["input_ids"][:n])[None]
@@ -74,12 +75,14 @@ def test_per_domain_loss_matches_row_by_row_reference(setup):
             name = dataset.domain_names[row["domain"]]
             total, count = expected.get(name, (0.0, 0))
             expected[name] = (total + loss * (n - 1), count + n - 1)
+        # the whole batch's loss is transformers' own causal-LM loss
+        batch_loss = model(input_ids=batch["input_ids"], labels=batch["labels"]).loss
     means = tracker.mean_losses(tracker.sums["log"])
     assert means == pytest.approx({d: total / count for d, (total, count) in expected.items()}, rel=1e-4)
+    assert losses.sum() / (batch["labels"][:, 1:] != -100).sum() == pytest.approx(batch_loss.item(), rel=1e-5)
     assert int(tracker.sums["total"][2].sum()) == sum(r["num_real_tokens"] for r in rows)
     # and the reference is not trivially the batch mean
-    flat = F.cross_entropy(logits[:, :-1].transpose(1, 2), batch["labels"][:, 1:])
-    assert any(abs(v - flat.item()) > 1e-3 for v in means.values()) or len(means) == 1
+    assert any(abs(v - batch_loss.item()) > 1e-3 for v in means.values()) or len(means) == 1
 
 
 def test_short_run_loss_falls_and_logs_every_domain(setup):

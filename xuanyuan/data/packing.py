@@ -6,17 +6,21 @@ are concatenated into short sequences; almost no token is padding and few docume
 
 The plan is best-fit decreasing over document lengths: pieces (documents, or the chunks of a
 document longer than the largest bucket, cut at that length) are placed longest first into the open
-sequence with the least room that still holds them; when none does, a new sequence of the largest bucket
-is opened. Short documents placed last fill the gaps the long ones left; then every sequence shrinks to
-the smallest bucket that holds it. To reach `min_utilization`, the most padded sequences are emptied and
-their pieces re-wrapped at the largest bucket, which cuts documents too: the split share is reported in
-`PackingStats`. Domains are packed apart, so every sequence belongs to one domain and the loss of a
-sequence is the loss of its domain.
+sequence with the least room that still holds them; when none does, a new sequence is opened. Rows are
+made as short as they can be, since attention's cost per token grows with the row's length: every bucket
+below the largest first keeps the sequences of its length that come out at least `min_utilization` full;
+the remaining pieces fill sequences of the largest bucket (short documents placed last fill the gaps long ones left),
+each then shrunk to the smallest bucket that holds it. To reach `min_utilization` overall, the most
+padded sequences are emptied and their pieces re-wrapped at the largest bucket, which cuts documents:
+the split share is reported in `PackingStats`. Domains are packed apart, so every sequence belongs to
+one domain and the loss of a sequence is the loss of its domain.
 
 Attention across documents (`document_attention`):
 - `"concat"` (default, as the XuanYuan reports): documents are simply concatenated; a token attends to
-  the earlier documents of its sequence. Fastest kernels (plain causal attention), and the reports
-  found no harm; but a document's first tokens are predicted with unrelated context.
+  the earlier documents of its sequence. Fastest kernels: no attention mask is passed, since padding
+  only ever follows a row's real tokens and causal attention never looks ahead (padding carries no
+  label), so attention is plain causal. The reports found no harm; but a document's first tokens are
+  predicted with unrelated context.
 - `"isolated"`: position ids restart at every document and no attention mask is passed, so transformers
   builds a block-diagonal causal mask (padding-free packing, the same as TRL's); each document is seen
   exactly as if alone, and the first token of each document is not a training target. Costs a
@@ -101,13 +105,15 @@ def plan_bucket_packing(
 ) -> list[PackedSequence]:
     """Plan placing documents of the given token `lengths` into sequences of the bucket lengths.
 
-    1. Best fit decreasing: pieces longest first, each into the open sequence with the least room that
-       holds it, else into a new sequence of the largest bucket.
-    2. Every sequence shrinks to the smallest bucket that holds its tokens.
+    1. Short rows first: for each bucket but the largest, ascending, best fit decreasing places the pieces
+       that fit into sequences of that bucket; the sequences at least `min_utilization` full are kept, the
+       others' pieces go on to the next bucket.
+    2. The rest: best fit decreasing into sequences of the largest bucket, each shrunk to the smallest bucket
+       that holds its tokens.
     3. While the padding share exceeds `1 - min_utilization`, the sequences with the most padding are
-       emptied and their pieces concatenated and cut at the largest bucket (each cut splits a document);
-       `min_utilization=0` skips this.
-    `documents` (default `range(len(lengths))`) are the ids written into the pieces.
+       emptied and their pieces concatenated and cut at the largest bucket (each cut splits a document).
+    `min_utilization=0` sets no target: step 2 alone. `documents` (default `range(len(lengths))`) are the
+    ids written into the pieces.
     """
     buckets = check_bucket_lengths(bucket_lengths)
     largest = buckets[-1]
@@ -118,6 +124,27 @@ def plan_bucket_packing(
             pieces.append((min(largest, length - start), doc, start))
     pieces.sort(key=lambda piece: -piece[0])  # stable: ties keep document order
 
+    short: list[PackedSequence] = []
+    for bucket in buckets[:-1] if min_utilization > 0 else []:
+        full = [
+            s
+            for s in _best_fit_decreasing([p for p in pieces if p[0] <= bucket], bucket, domain)
+            if s.num_real_tokens >= min_utilization * bucket
+        ]
+        placed = {(doc, start) for s in full for doc, start, _ in s.pieces}
+        pieces = [p for p in pieces if (p[1], p[2]) not in placed]
+        short += full
+    sequences = _best_fit_decreasing(pieces, largest, domain)
+    for sequence in sequences:
+        sequence.length = smallest_bucket(buckets, sequence.num_real_tokens)
+    return _rewrap_most_padded(short + sequences, buckets, min_utilization, domain)
+
+
+def _best_fit_decreasing(
+    pieces: Sequence[tuple[int, int, int]], capacity: int, domain: str | None
+) -> list[PackedSequence]:
+    """Pieces `(length, document, start)`, longest first, each into the open sequence with the least room that
+    holds it, else into a new sequence of `capacity` tokens."""
     sequences: list[PackedSequence] = []
     room: list[tuple[int, int]] = []  # sorted (free tokens, sequence index) of sequences with free room
     for size, doc, start in pieces:
@@ -125,14 +152,12 @@ def plan_bucket_packing(
         if slot < len(room):
             free, index = room.pop(slot)
         else:
-            index, free = len(sequences), largest
-            sequences.append(PackedSequence(largest, domain=domain))
+            index, free = len(sequences), capacity
+            sequences.append(PackedSequence(capacity, domain=domain))
         sequences[index].pieces.append((doc, start, start + size))
         if free - size > 0:
             bisect.insort(room, (free - size, index))
-    for sequence in sequences:
-        sequence.length = smallest_bucket(buckets, sequence.num_real_tokens)
-    return _rewrap_most_padded(sequences, buckets, min_utilization, domain)
+    return sequences
 
 
 def smallest_bucket(buckets: Sequence[int], num_tokens: int) -> int:
@@ -263,7 +288,7 @@ class PackedCollator:
     """Stacks packed rows of one bucket into a batch; never pads (rows of different lengths are an error).
 
     Output: `input_ids`, `labels` (-100 on padding; in `"isolated"` mode also on every piece's first
-    token), `attention_mask` (`"concat"`) or restarting `position_ids` (`"isolated"`), and, for the
+    token), restarting `position_ids` in `"isolated"` mode (no attention mask in either), and, for the
     trainer's bookkeeping, `domain_ids` and `num_real_tokens` per row.
     """
 
@@ -282,9 +307,7 @@ class PackedCollator:
         is_real = torch.arange(input_ids.shape[1]) < real[:, None]
         labels = input_ids.masked_fill(~is_real, -100)
         batch = {"input_ids": input_ids, "labels": labels}
-        if self.document_attention == "concat":
-            batch["attention_mask"] = is_real.long()
-        else:
+        if self.document_attention == "isolated":
             position_ids = torch.zeros_like(input_ids)
             for row_index, row in enumerate(rows):
                 cursor = 0

@@ -4,8 +4,8 @@
 checkpointing, accelerate / DeepSpeed / FSDP and TensorBoard are the Trainer's. It adds:
 - the data loader: `MixtureBatchSampler` batches (one bucket per batch, domains in the mixture's ratios)
   collated by `PackedCollator`;
-- per-domain loss: every row is one domain, so the per-token loss of each row is summed into its domain
-  (all-reduced over processes) and logged as `loss/<domain>`, with the ratios in force as
+- one cross-entropy pass (`compute_loss_func`) gives both the loss and the per-domain loss: every row is
+  one domain, so the per-token loss of each row is summed into its domain (all-reduced over processes) and logged as `loss/<domain>`, with the ratios in force as
   `mixture/<domain>` and the share of real tokens as `token_utilization`, at every logging step;
 - the mixture controller every `mixture_interval` steps (`xuanyuan.data.mixture.domains.reweight`); each change
   is logged (logger; the `mixture/<domain>` curves) and saved, with the partial loss sums, as
@@ -99,17 +99,28 @@ class PretrainConfig(TrainingArguments):
         )
 
 
+def token_losses(logits: torch.Tensor, labels: torch.Tensor, chunk_tokens: int = 8192) -> torch.Tensor:
+    """Next-token cross-entropy of every position, `(batch, length)` in fp32, 0 where there is no target (the
+    last position, and labels of -100). Computed `chunk_tokens` positions at a time, so that half-precision
+    logits are upcast to fp32 one chunk at a time, never as a second full copy."""
+    targets = F.pad(labels[:, 1:], (0, 1), value=-100).reshape(-1)
+    flat = logits.reshape(-1, logits.shape[-1])
+    chunks = [
+        F.cross_entropy(flat[i : i + chunk_tokens].float(), targets[i : i + chunk_tokens], reduction="none")
+        for i in range(0, flat.shape[0], chunk_tokens)
+    ]
+    return torch.cat(chunks).view(labels.shape)
+
+
 def domain_sums(
-    logits: torch.Tensor, labels: torch.Tensor, domain_ids: torch.Tensor, real: torch.Tensor, num_domains: int
+    losses: torch.Tensor, labels: torch.Tensor, domain_ids: torch.Tensor, real: torch.Tensor, num_domains: int
 ) -> torch.Tensor:
-    """One batch's `(4, num_domains)` sums, the rows `PretrainTrainer.losses` keeps: token loss, predicted
-    tokens, real tokens, token slots (real + padding)."""
-    targets = labels[:, 1:]
-    token_loss = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets, reduction="none")
+    """One batch's `(4, num_domains)` sums, the rows `PretrainTrainer.losses` keeps: token loss (of
+    `token_losses`), predicted tokens, real tokens, token slots (real + padding)."""
     rows = torch.stack(
         [
-            token_loss.sum(dim=1).double().cpu(),
-            (targets != -100).sum(dim=1).double().cpu(),
+            losses.detach().sum(dim=1).double().cpu(),
+            (labels[:, 1:] != -100).sum(dim=1).double().cpu(),
             real.double().cpu(),
             torch.full((labels.shape[0],), float(labels.shape[1]), dtype=torch.float64),
         ]
@@ -120,6 +131,7 @@ def domain_sums(
 class PretrainTrainer(Trainer):
     def __init__(self, model, args: PretrainConfig, train_dataset: PackedDataset, **kwargs):
         kwargs.setdefault("data_collator", PackedCollator(args.document_attention))
+        kwargs.setdefault("compute_loss_func", self.causal_lm_loss)
         super().__init__(model=model, args=args, train_dataset=train_dataset, **kwargs)
         domains = train_dataset.domain_names
         domain_tokens = {d: 0 for d in domains}
@@ -156,13 +168,20 @@ class PretrainTrainer(Trainer):
 
     # ---- loss ----
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        domain_ids, real = inputs.pop("domain_ids"), inputs.pop("num_real_tokens")
-        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
-        if model.training:
-            with torch.no_grad():
-                sums = domain_sums(outputs.logits, inputs["labels"], domain_ids, real, len(self.losses.groups))
-                self.losses.add(sums, LOSS_WINDOWS)
-        return (loss, outputs) if return_outputs else loss
+        self._batch_domains = inputs.pop("domain_ids"), inputs.pop("num_real_tokens")
+        return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+    def causal_lm_loss(self, outputs, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
+        """The Trainer's `compute_loss_func`: the causal-LM loss (summed over tokens, divided by the tokens
+        predicted in the whole accumulated batch, as transformers' own loss) from one cross-entropy pass, whose
+        per-token values also make the per-domain sums while training."""
+        losses = token_losses(outputs.logits, labels)
+        if self.model.training:
+            domain_ids, real = self._batch_domains
+            self.losses.add(domain_sums(losses, labels, domain_ids, real, len(self.losses.groups)), LOSS_WINDOWS)
+        if num_items_in_batch is None:
+            num_items_in_batch = (labels[:, 1:] != -100).sum()
+        return losses.sum() / torch.as_tensor(num_items_in_batch, device=losses.device)
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs and self.model.training:  # a training log step: add per-domain losses
