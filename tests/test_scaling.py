@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from tests.script_loading import load_script
 from xuanyuan import XuanYuanConfig, XuanYuanForCausalLM, XuanYuanForSequenceClassification
 from xuanyuan.scaling.flops import parameter_count
 from xuanyuan.scaling.memory import STRATEGIES, activation_bytes, logits_bytes, model_states, stage_memory
@@ -57,3 +58,10 @@ def test_ppo_holds_four_models_and_peaks_at_the_larger_phase():
     assert memory.total == memory.states.total + max(
         memory.gathered + memory.activations + memory.logits, kv_cache + 2 * lm
     )
+
+
+def test_scaling_doc_tables_are_current():
+    tables = load_script("docs/scaling_tables.py")
+    doc = tables.DOC.read_text(encoding="utf-8")
+    generated = doc[doc.index(tables.BEGIN) + len(tables.BEGIN) : doc.index(tables.END)]
+    assert generated.strip() == tables.render(tables.TINY_RUN), "rerun: python docs/scaling_tables.py --write"
