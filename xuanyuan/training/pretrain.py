@@ -38,6 +38,7 @@ from ..data.mixture.domains import (
 from ..data.packing import DOCUMENT_ATTENTION_MODES, PackedCollator, PackedDataset
 from .checkpoints import resolve_resume
 from .group_losses import GroupLossTracker
+from .kernels import apply_liger_kernel
 from .loss_curves import LossCurveCallback
 
 logger = logging.get_logger(__name__)
@@ -121,6 +122,7 @@ class PretrainTrainer(Trainer):
     def __init__(self, model, args: PretrainConfig, train_dataset: PackedDataset, **kwargs):
         kwargs.setdefault("data_collator", PackedCollator(args.document_attention))
         super().__init__(model=model, args=args, train_dataset=train_dataset, **kwargs)
+        apply_liger_kernel(self.model, args)
         domains = train_dataset.domain_names
         domain_tokens = {d: 0 for d in domains}
         for sequence in train_dataset.sequences:

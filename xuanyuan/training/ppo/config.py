@@ -4,7 +4,8 @@ From `TrainingArguments` the trainer takes what it means there: `output_dir`, `l
 `lr_scheduler_type`/`lr_scheduler_kwargs`/`warmup_steps` (one scheduler per optimizer, stepped once per
 PPO step), `weight_decay`, `max_grad_norm`, `max_steps`, `save_steps`, `logging_steps`, `report_to`,
 `run_name`, `seed`, `bf16`, `use_cpu`, `ddp_backend`, `resume_from_checkpoint`, the optimizer (`optim`,
-fused AdamW by default; `adam_beta1/2`, `adam_epsilon`) and `activation_checkpointing` (actor and critic).
+fused AdamW by default; `adam_beta1/2`, `adam_epsilon`), `activation_checkpointing` (actor and critic),
+`torch_compile` (actor and critic) and `use_liger_kernel` (all four models).
 Batch sizes and epochs are PPO's own (`rollout_batch_size`, `mini_batch_size`, `ppo_epochs`): the Trainer's
 batch, epoch and accumulation fields do not apply.
 """

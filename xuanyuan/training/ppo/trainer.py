@@ -24,6 +24,7 @@ from transformers import Trainer, get_scheduler
 
 from ...utils.padding import pad
 from ..checkpoints import resolve_resume
+from ..kernels import apply_liger_kernel
 from . import distributed
 from .config import PPOConfig
 from .core import entropy_from_logits, masked_mean, masked_whiten, policy_loss, token_logprobs, value_loss
@@ -84,6 +85,9 @@ class PPOTrainer:
         if config.rollout_batch_size % config.mini_batch_size:
             raise ValueError("rollout_batch_size must be a multiple of mini_batch_size.")
 
+        for model in (actor, critic, reference, reward_model):  # the same kernels everywhere: KL starts at 0
+            if model is not None:
+                apply_liger_kernel(model, config)
         if config.activation_checkpointing:
             for model in (actor, critic):
                 self._checkpoint_activations(model)
