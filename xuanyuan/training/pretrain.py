@@ -38,6 +38,7 @@ from ..data.mixture.domains import (
 from ..data.packing import DOCUMENT_ATTENTION_MODES, PackedCollator, PackedDataset
 from .checkpoints import resolve_resume
 from .group_losses import GroupLossTracker
+from .kernels import apply_liger_kernel
 from .loss_curves import LossCurveCallback
 
 logger = logging.get_logger(__name__)
@@ -133,6 +134,7 @@ class PretrainTrainer(Trainer):
         kwargs.setdefault("data_collator", PackedCollator(args.document_attention))
         kwargs.setdefault("compute_loss_func", self.causal_lm_loss)
         super().__init__(model=model, args=args, train_dataset=train_dataset, **kwargs)
+        apply_liger_kernel(self.model, args)
         domains = train_dataset.domain_names
         domain_tokens = {d: 0 for d in domains}
         for sequence in train_dataset.sequences:

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from trl import RewardConfig, RewardTrainer
 
 from ..modeling.modeling_xuanyuan import last_token_index
+from .kernels import apply_liger_kernel
 from .trl_adapter import RewardHooks
 
 REWARD_LOSSES = ("token_level", "sentence_level")
@@ -165,6 +166,7 @@ class XuanYuanRewardTrainer(RewardHooks, RewardTrainer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        apply_liger_kernel(self.model, self.args)
         self.margin_history: dict[int, list[float]] = defaultdict(list)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):

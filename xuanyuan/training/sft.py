@@ -26,6 +26,7 @@ from trl import SFTConfig, SFTTrainer
 from ..data.mixture.categories import PRETRAIN, Mixture, MixtureSampler, RatioRule, rebalance_shares
 from ..hub import ModelCard, write_model_card
 from .group_losses import GroupLossTracker
+from .kernels import apply_liger_kernel
 from .loss_curves import LossCurveCallback
 from .trl_adapter import SFTHooks, fused_loss_outputs, fused_token_log_probs
 
@@ -100,6 +101,7 @@ class XuanYuanSFTTrainer(SFTHooks, SFTTrainer):
         if args.dynamic_category_ratios and args.eval_strategy != "epoch":
             raise ValueError("dynamic_category_ratios rebalances at each epoch's evaluation: set eval_strategy=epoch")
         super().__init__(model, args, train_dataset=train_dataset, eval_dataset=eval_dataset, **kwargs)
+        apply_liger_kernel(self.model, args)
         self.card = card
         self.add_callback(LossCurveCallback("SFT"))
         # transformers names TensorBoard's folder at `train()`; an evaluation before it (the recipe's held-out

@@ -3,7 +3,8 @@
 Where no public API exists, the trainers hook into TRL and transformers: SFT prepares pretraining text with
 TRL's own dataset preparation, keeps a `group_id` column past the Trainer's column filter, draws with its own
 sampler and reads the per-token log-probabilities of TRL's fused loss; the reward trainer logs through TRL's
-metric store. The mixins below own those hooks and hand the work to public methods of the subclass.
+metric store; PPO's vLLM rollouts read the defaults `generate` falls back to. The mixins below own those hooks
+and hand the work to public methods of the subclass.
 `TOUCHPOINTS` lists every private name used; `check_touchpoints` (run when a trainer is built, and by a test
 per touchpoint) verifies each still exists with the parameters used, and importing this module warns once
 when TRL or transformers is not the tested version. An upgrade that moves a name fails here, naming it.
@@ -44,6 +45,7 @@ TOUCHPOINTS = (
     Touchpoint("trl:RewardTrainer", "_metrics", None),
     Touchpoint("trl:RewardTrainer", "_total_train_tokens", None),
     Touchpoint("trl:RewardTrainer", "_tp_size", None),
+    Touchpoint("transformers:GenerationConfig", "_get_default_generation_params", ()),
 )
 
 
@@ -131,6 +133,13 @@ class SFTHooks:
     def _get_train_sampler(self, train_dataset=None):
         sampler = self.train_sampler(self.train_dataset if train_dataset is None else train_dataset)
         return sampler if sampler is not None else super()._get_train_sampler(train_dataset)
+
+
+def generation_defaults() -> dict:
+    """The values `generate` uses for settings that neither its call nor the model's generation config gives."""
+    from transformers import GenerationConfig
+
+    return GenerationConfig._get_default_generation_params()
 
 
 @contextlib.contextmanager

@@ -1,4 +1,5 @@
-"""Optional heavy dependencies (DeepSpeed, quantization backends, vLLM) and the message when one is missing."""
+"""Optional heavy dependencies (DeepSpeed, quantization backends, Liger kernels, vLLM) and the message when one is
+missing."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ OPTIONAL_PACKAGES: dict[str, tuple[str, str]] = {
     "gptqmodel": ("gptq", "GPTQ 4-bit quantization"),
     "optimum": ("gptq", "loading GPTQ checkpoints through transformers"),
     "vllm": ("vllm", "fast generation with vLLM"),
+    "liger_kernel": ("liger", "Liger's Triton kernels (use_liger_kernel)"),
     "kenlm": ("kenlm", "KenLM perplexity scoring in the data pipeline's perplexity filter"),
     "fasttext": ("fasttext", "the fastText safety classifier of the data pipeline"),
     "ray": ("ray", "running the data pipeline on Ray (executor: ray)"),

@@ -4,7 +4,8 @@ From `TrainingArguments` the trainer takes what it means there: `output_dir`, `l
 `lr_scheduler_type`/`lr_scheduler_kwargs`/`warmup_steps` (one scheduler per optimizer, stepped once per
 PPO step), `weight_decay`, `max_grad_norm`, `max_steps`, `save_steps`, `logging_steps`, `report_to`,
 `run_name`, `seed`, `bf16`, `use_cpu`, `ddp_backend`, `resume_from_checkpoint`, the optimizer (`optim`,
-fused AdamW by default; `adam_beta1/2`, `adam_epsilon`) and `activation_checkpointing` (actor and critic).
+fused AdamW by default; `adam_beta1/2`, `adam_epsilon`), `activation_checkpointing` (actor and critic),
+`torch_compile` (actor and critic) and `use_liger_kernel` (all four models).
 Batch sizes and epochs are PPO's own (`rollout_batch_size`, `mini_batch_size`, `ppo_epochs`): the Trainer's
 batch, epoch and accumulation fields do not apply.
 """
@@ -14,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
+
+from ...utils.extras import require
 
 
 @dataclass
@@ -50,6 +53,23 @@ class PPOConfig(TrainingArguments):
     temperature: float | None = field(default=None, metadata={"help": "None = the SFT model's generation_config."})
     top_p: float | None = None
     top_k: int | None = None
+    # vLLM rollouts: TRL's GRPOConfig names and defaults, colocate mode only.
+    use_vllm: bool = field(
+        default=False,
+        metadata={"help": "Sample rollouts with an in-process vLLM engine instead of generate() (the vllm extra)."},
+    )
+    vllm_gpu_memory_utilization: float = field(
+        default=0.3, metadata={"help": "Share of each GPU's memory vLLM takes for its weights and KV cache."}
+    )
+    vllm_tensor_parallel_size: int = field(
+        default=1, metadata={"help": "GPUs one vLLM engine spans; must divide the number of processes."}
+    )
+    vllm_max_model_length: int | None = field(
+        default=None, metadata={"help": "vLLM's context window; None = the model config's."}
+    )
+    vllm_enable_sleep_mode: bool = field(
+        default=False, metadata={"help": "Free vLLM's weights and KV cache between rollouts (slower to wake)."}
+    )
     ptx_coef: float = field(default=0.0, metadata={"help": "Weight of the pretraining LM loss (InstructGPT ptx)."})
     ptx_batch_size: int = 4
     ptx_max_length: int = 256
@@ -72,3 +92,5 @@ class PPOConfig(TrainingArguments):
             )
         if self.critic_learning_rate is None:
             self.critic_learning_rate = self.learning_rate
+        if self.use_vllm:
+            require("vllm")

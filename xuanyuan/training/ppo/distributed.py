@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator, DeepSpeedPlugin
-from accelerate.utils import DistributedType, InitProcessGroupKwargs, LoggerType
+from accelerate.utils import DistributedType, InitProcessGroupKwargs, LoggerType, TorchDynamoPlugin
 
 from .config import PPOConfig
 
@@ -36,6 +36,7 @@ def make_accelerator(config: PPOConfig) -> Accelerator:
     common = {
         "mixed_precision": "bf16" if config.bf16 else "no",
         "kwargs_handlers": [InitProcessGroupKwargs(backend=config.ddp_backend)] if config.ddp_backend else [],
+        "dynamo_plugin": compile_plugin(config),
         **tracking(config),
     }
     if not launched_with_deepspeed():
@@ -47,6 +48,14 @@ def make_accelerator(config: PPOConfig) -> Accelerator:
         )
     plugins = {name: _training_plugin(config) for name in TRAINED}
     return Accelerator(deepspeed_plugins=plugins, **common)
+
+
+def compile_plugin(config: PPOConfig) -> TorchDynamoPlugin | None:
+    """`torch_compile` (`torch_compile_backend`, `torch_compile_mode`) as the Trainer hands it to accelerate, whose
+    `prepare` then compiles the trained models: actor and critic. Generation runs the uncompiled module."""
+    if not config.torch_compile:
+        return None
+    return TorchDynamoPlugin(backend=config.torch_compile_backend, mode=config.torch_compile_mode)
 
 
 def tracking(config: PPOConfig) -> dict:

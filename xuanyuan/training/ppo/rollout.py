@@ -95,6 +95,63 @@ class ScoredSamples:
 
 
 @torch.no_grad()
+def generate_responses(
+    policy: nn.Module,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    generation_kwargs: dict,
+    *,
+    eos_token_id: int,
+    pad_token_id: int,
+) -> torch.Tensor:
+    """`policy.generate`'s responses to (left-padded) prompts, (B·n, R): with `num_return_sequences` n in
+    `generation_kwargs`, prompt by prompt, n per prompt."""
+    sequences = policy.generate(
+        input_ids=prompt_ids,
+        attention_mask=prompt_mask,
+        eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id,
+        **generation_kwargs,
+    )
+    return sequences[:, prompt_ids.shape[1] :]
+
+
+def join_responses(
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    responses: torch.Tensor,
+    *,
+    eos_token_id: int,
+    pad_token_id: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`(input_ids, attention_mask, action_mask)` of `ScoredSamples`: each left-padded prompt, repeated for its n
+    responses, followed by its response with every token after the first EOS set to pad."""
+    per_prompt = responses.shape[0] // prompt_ids.shape[0]
+    action_mask = response_action_mask(responses, eos_token_id)
+    responses = torch.where(action_mask.bool(), responses, pad_token_id)
+    input_ids = torch.cat([prompt_ids.repeat_interleave(per_prompt, 0), responses], dim=1)
+    attention_mask = torch.cat([prompt_mask.long().repeat_interleave(per_prompt, 0), action_mask], dim=1)
+    return input_ids, attention_mask, action_mask
+
+
+@torch.no_grad()
+def score_responses(
+    reward_model: nn.Module,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    responses: torch.Tensor,
+    *,
+    eos_token_id: int,
+    pad_token_id: int,
+) -> ScoredSamples:
+    """Prompts joined with their responses (`join_responses`), each scored by the reward model."""
+    input_ids, attention_mask, action_mask = join_responses(
+        prompt_ids, prompt_mask, responses, eos_token_id=eos_token_id, pad_token_id=pad_token_id
+    )
+    scores = sequence_scores(reward_model, input_ids, attention_mask).float()
+    return ScoredSamples(input_ids, attention_mask, action_mask, scores)
+
+
 def sample_and_score(
     policy: nn.Module,
     reward_model: nn.Module,
@@ -105,24 +162,10 @@ def sample_and_score(
     eos_token_id: int,
     pad_token_id: int,
 ) -> ScoredSamples:
-    """Sample responses to (left-padded) prompts and score each with the reward model. With
-    `num_return_sequences` n in `generation_kwargs`, rows come prompt by prompt, n per prompt."""
-    sequences = policy.generate(
-        input_ids=prompt_ids,
-        attention_mask=prompt_mask,
-        eos_token_id=eos_token_id,
-        pad_token_id=pad_token_id,
-        **generation_kwargs,
-    )
-    prompt_length = prompt_ids.shape[1]
-    per_prompt = sequences.shape[0] // prompt_ids.shape[0]
-    response = sequences[:, prompt_length:]
-    action_mask = response_action_mask(response, eos_token_id)
-    response = torch.where(action_mask.bool(), response, pad_token_id)
-    input_ids = torch.cat([prompt_ids.repeat_interleave(per_prompt, 0), response], dim=1)
-    attention_mask = torch.cat([prompt_mask.long().repeat_interleave(per_prompt, 0), action_mask], dim=1)
-    scores = sequence_scores(reward_model, input_ids, attention_mask).float()
-    return ScoredSamples(input_ids, attention_mask, action_mask, scores)
+    """Sample responses to (left-padded) prompts with `generate` and score each with the reward model."""
+    tokens = {"eos_token_id": eos_token_id, "pad_token_id": pad_token_id}
+    responses = generate_responses(policy, prompt_ids, prompt_mask, generation_kwargs, **tokens)
+    return score_responses(reward_model, prompt_ids, prompt_mask, responses, **tokens)
 
 
 @torch.no_grad()

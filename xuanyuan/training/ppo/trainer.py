@@ -24,11 +24,12 @@ from transformers import Trainer, get_scheduler
 
 from ...utils.padding import pad
 from ..checkpoints import resolve_resume
+from ..kernels import apply_liger_kernel
 from . import distributed
 from .config import PPOConfig
 from .core import entropy_from_logits, masked_mean, masked_whiten, policy_loss, token_logprobs, value_loss
 from .monitoring import CURVES, plot_metrics, reward_hacking_warnings
-from .rollout import Rollout, collect_rollout, response_logits, sample_and_score, token_values
+from .rollout import Rollout, collect_rollout, generate_responses, response_logits, score_responses, token_values
 
 STATE_FILE = "ppo_state.json"
 
@@ -84,6 +85,9 @@ class PPOTrainer:
         if config.rollout_batch_size % config.mini_batch_size:
             raise ValueError("rollout_batch_size must be a multiple of mini_batch_size.")
 
+        for model in (actor, critic, reference, reward_model):  # the same kernels everywhere: KL starts at 0
+            if model is not None:
+                apply_liger_kernel(model, config)
         if config.activation_checkpointing:
             for model in (actor, critic):
                 self._checkpoint_activations(model)
@@ -100,6 +104,14 @@ class PPOTrainer:
         self.reward_model = distributed.prepare_frozen(self.accelerator, reward_model)
 
         self.generation_kwargs = self._generation_kwargs(generation_config)
+        self.vllm = None
+        if config.use_vllm:
+            from .vllm_rollout import VLLMSampler
+
+            bare_actor = self.accelerator.unwrap_model(self.actor, keep_torch_compile=False)
+            self.vllm = VLLMSampler(
+                config, bare_actor, self.accelerator, tokenizer, self.generation_kwargs, self.eos_token_id
+            )
         world = self.accelerator.num_processes
         rank = self.accelerator.process_index
         self.prompt_schedule = PromptSchedule(len(prompts), config.rollout_batch_size, config.seed, rank, world)
@@ -154,22 +166,18 @@ class PPOTrainer:
 
     # ---------------------------------------------------------------- one PPO step
     def make_rollout(self, step: int) -> Rollout:
-        prompt_ids, prompt_mask = pad(
-            [self.prompts[i] for i in self.prompt_schedule.indices(step)], self.pad_token_id, side="left"
-        )
+        prompts = [self.prompts[i] for i in self.prompt_schedule.indices(step)]
+        prompt_ids, prompt_mask = pad(prompts, self.pad_token_id, side="left")
         device = self.accelerator.device
+        prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
+        tokens = {"eos_token_id": self.eos_token_id, "pad_token_id": self.pad_token_id}
         self.actor.eval()
         self.critic.eval()
+        responses = self.vllm.responses(prompts).to(device) if self.vllm is not None else None
         with distributed.generation_model(self.accelerator, self.actor) as actor:
-            samples = sample_and_score(
-                actor,
-                self.reward_model,
-                prompt_ids.to(device),
-                prompt_mask.to(device),
-                self.generation_kwargs,
-                eos_token_id=self.eos_token_id,
-                pad_token_id=self.pad_token_id,
-            )
+            if responses is None:
+                responses = generate_responses(actor, prompt_ids, prompt_mask, self.generation_kwargs, **tokens)
+            samples = score_responses(self.reward_model, prompt_ids, prompt_mask, responses, **tokens)
             rollout = collect_rollout(
                 actor,
                 self.reference,
