@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 
 import torch
+from transformers import TrainerCallback
 
 LIBRARIES = ("torch", "transformers", "trl", "accelerate", "datasets", "peft", "datatrove", "datasketch", "lm_eval")
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
@@ -84,6 +85,19 @@ def pin_threads(threads: int) -> None:
         os.environ[name] = str(threads)
 
 
+def measure_rounds(sides: dict[str, Callable[[], float]], repeats: int, warmup: int = 1) -> dict[str, list[float]]:
+    """Run every side once per round, back to back, the order reversed every other round; `warmup` rounds first
+    are dropped. Each callable returns its measurement."""
+    values: dict[str, list[float]] = {name: [] for name in sides}
+    for round_index in range(warmup + repeats):
+        order = list(sides) if round_index % 2 == 0 else list(reversed(sides))
+        results = {name: sides[name]() for name in order}
+        if round_index >= warmup:
+            for name, value in results.items():
+                values[name].append(value)
+    return values
+
+
 def paired(
     ours: Callable[[], float],
     baseline: Callable[[], float],
@@ -91,16 +105,10 @@ def paired(
     warmup: int = 1,
     lower_is_better: bool = False,
 ) -> tuple[Spread, Spread, Spread]:
-    """Measure both sides `warmup + repeats` times, back to back, alternating which goes first; the warm-up
-    rounds are dropped. Each callable returns its measurement (a rate, or seconds with `lower_is_better`).
-    Returns ours, the baseline's and the per-round ratios (> 1: ours is better)."""
-    mine, theirs = [], []
-    for round_index in range(warmup + repeats):
-        order = (ours, baseline) if round_index % 2 == 0 else (baseline, ours)
-        results = {fn: fn() for fn in order}
-        if round_index >= warmup:
-            mine.append(results[ours])
-            theirs.append(results[baseline])
+    """`measure_rounds` of the two sides: ours, the baseline's and the per-round ratios (> 1: ours is better;
+    `lower_is_better` for times)."""
+    values = measure_rounds({"ours": ours, "baseline": baseline}, repeats, warmup)
+    mine, theirs = values["ours"], values["baseline"]
     ratios = [(b / a) if lower_is_better else (a / b) for a, b in zip(mine, theirs, strict=True)]
     return Spread(mine), Spread(theirs), Spread(ratios)
 
@@ -109,6 +117,42 @@ def paired_row(name: str, unit: str, ours: Callable[[], float], baseline: Callab
                warmup: int = 1, lower_is_better: bool = False, note: str = "") -> Row:  # fmt: skip
     mine, theirs, ratio = paired(ours, baseline, repeats, warmup, lower_is_better)
     return Row(name, unit, mine.to_dict(), theirs.to_dict(), ratio.to_dict(), note)
+
+
+def paired_rows(measure: str, unit: str, ours: Callable[[], float], baselines: dict[str, Callable[[], float]],
+                repeats: int, warmup: int = 1, notes: dict[str, str] | None = None) -> list[Row]:  # fmt: skip
+    """Ours against several baselines in the same rounds (higher is better): one row per baseline, with the
+    per-round ratios."""
+    values = measure_rounds({"ours": ours, **baselines}, repeats, warmup)
+    rows = []
+    for name in baselines:
+        ratios = Spread([a / b for a, b in zip(values["ours"], values[name], strict=True)])
+        mine, theirs, note = Spread(values["ours"]), Spread(values[name]), (notes or {}).get(name, "")
+        rows.append(Row(f"{measure} vs {name}", unit, mine.to_dict(), theirs.to_dict(), ratios.to_dict(), note))
+    return rows
+
+
+class StepClock(TrainerCallback):
+    """(time, non-pad input tokens so far) at the end of every optimizer step of a `Trainer`."""
+
+    def __init__(self):
+        self.marks: list[tuple[float, int]] = []
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.marks.append((time.perf_counter(), state.num_input_tokens_seen))
+
+
+def steady_tokens_per_second(trainer) -> float:
+    """Train once; real tokens/s from the end of the first step to the end of the last (setup and warm-up left
+    out). The trainer must count with `include_num_input_tokens_seen="non_padding"`."""
+    clock = StepClock()
+    trainer.add_callback(clock)
+    try:
+        trainer.train()
+    finally:
+        trainer.remove_callback(clock)
+    (t0, n0), (t1, n1) = clock.marks[0], clock.marks[-1]
+    return (n1 - n0) / (t1 - t0)
 
 
 def seconds(fn: Callable[[], object]) -> float:
