@@ -54,6 +54,7 @@ class StageRecord:
     inputs: dict[str, str]
     outputs: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    peak_rss_mib: float = 0.0  # of the stage's process tree (the largest process in it), from wait4
     metrics: dict = field(default_factory=dict)
     error: str = ""
 
@@ -191,11 +192,13 @@ def summary_text(stage: Stage, metrics: dict) -> str:
 
 
 def result_entry(stage: Stage, record: StageRecord, reused: bool, output_dir: Path) -> dict:
-    """A stage's row of report.json (`description`, `seconds`, `metrics` as before; `reused`, `images` added)."""
+    """A stage's row of report.json (`description`, `seconds`, `metrics` as before; `reused`, `images`,
+    `peak_rss_mib` added)."""
     images = [os.path.relpath(image, output_dir) for image in stage.images if os.path.exists(image)]
     return {
         "description": stage.description,
         "seconds": record.seconds,
+        "peak_rss_mib": record.peak_rss_mib,
         "metrics": record.metrics,
         "reused": reused,
         "images": images,
@@ -225,14 +228,17 @@ def markdown_report(report: dict, stages: list[Stage]) -> str:
         f"Training seed {report['seed']}. Wall time of this run: {report['total_seconds']:.0f} s; stage time:"
         f" {report['stage_seconds']:.0f} s over {len(results)} stage(s), {reused} reused from earlier runs",
         "",
-        "| stage | what | seconds | key results |",
-        "|---|---|---:|---|",
+        "| stage | what | seconds | peak RSS (MiB) | key results |",
+        "|---|---|---:|---:|---|",
     ]
     shown = [stage for stage in stages if stage.name in results]
     for stage in shown:
         result = results[stage.name]
         seconds = f"{result['seconds']} (reused)" if result["reused"] else str(result["seconds"])
-        lines.append(f"| {stage.name} | {stage.description} | {seconds} | {summary_text(stage, result['metrics'])} |")
+        memory = f"{result.get('peak_rss_mib', 0):.0f}"
+        lines.append(
+            f"| {stage.name} | {stage.description} | {seconds} | {memory} | {summary_text(stage, result['metrics'])} |"
+        )
     for stage in shown:
         if results[stage.name]["images"]:
             lines += ["", f"## {stage.name}", ""]

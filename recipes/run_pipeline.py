@@ -63,6 +63,7 @@ from pipeline_state import (
 
 TAIL_LINES = 40
 TICK_SECONDS = 0.25
+POLL_SECONDS = 0.02
 READ_BYTES = 1 << 16
 STOP_GRACE_SECONDS = 10
 # Run in a child process: importing torch (and xuanyuan) costs seconds and prints warnings.
@@ -156,19 +157,25 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def run_command(argv: list[str], log_path: Path, env: dict, echo: bool, tick) -> int:
-    """Run `argv` to the end, its output into `log_path`; `tick(progress)` is called a few times a second."""
+def run_command(argv: list[str], log_path: Path, env: dict, echo: bool, tick) -> tuple[int, float]:
+    """Run `argv` to the end, its output into `log_path`; `tick(progress)` is called a few times a second.
+    Returns the exit code and the peak resident memory (MiB) of the process and the children it waited for."""
     with open(log_path, "w", encoding="utf-8") as log:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
         pump = OutputPump(log, echo)
         reader = threading.Thread(target=pump.copy, args=(process.stdout,), daemon=True)
         reader.start()
         try:
+            next_tick = time.monotonic() + TICK_SECONDS
             while True:
-                try:
-                    return process.wait(TICK_SECONDS)
-                except subprocess.TimeoutExpired:
+                pid, status, usage = os.wait4(process.pid, os.WNOHANG)  # reaps it with its resource usage
+                if pid:
+                    process.returncode = os.waitstatus_to_exitcode(status)
+                    return process.returncode, usage.ru_maxrss / 1024
+                if time.monotonic() >= next_tick:
                     tick(pump.progress)
+                    next_tick += TICK_SECONDS
+                time.sleep(POLL_SECONDS)
         except BaseException:
             stop(process)
             raise
@@ -237,7 +244,7 @@ class Run:
         def tick(progress: str) -> None:
             self.display.show(_line(label, f"{time.perf_counter() - started:.0f}s", progress, f"({reason})"))
 
-        code = run_command(argv, self.log_path(stage), environment, self.args.verbose, tick)
+        code, peak_rss_mib = run_command(argv, self.log_path(stage), environment, self.args.verbose, tick)
         seconds = round(time.perf_counter() - started, 1)
         error = f"exit {code}" if code else ""
         if not error and stage.metrics and not os.path.exists(stage.metrics):
@@ -250,6 +257,7 @@ class Run:
             inputs=inputs,
             outputs=fingerprint_outputs(paths),
             seconds=seconds,
+            peak_rss_mib=round(peak_rss_mib),
             metrics=metrics,
             error=error,
         )

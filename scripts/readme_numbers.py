@@ -76,11 +76,14 @@ def render(report: dict) -> str:
         raise SystemExit(f"the report reused {reused} from an earlier run: its times are not one run's; use --force")
     total = sum(stage["seconds"] for stage in report["stages"].values())
     times = ", ".join(f"{name} {stage['seconds']:.0f} s" for name, stage in report["stages"].items())
+    memory = ", ".join(f"{name} {stage['peak_rss_mib']:.0f}" for name, stage in report["stages"].items()
+                       if "peak_rss_mib" in stage)  # fmt: skip
     rows = [f"| {number.label} | {number.format.format(lookup(report, number))} |" for number in NUMBERS]
     return "\n".join(
         [
             f"{machine_sentence(report)} in {report['total_seconds']:.0f} s of wall time ({total:.0f} s in stages).",
             f"Stage times: {times}.",
+            *([f"Peak resident memory per stage (MiB): {memory}."] if memory else []),
             "",
             "| number | value |",
             "|---|---:|",

@@ -51,6 +51,18 @@ def test_stages_run_in_order_and_report_collects_metrics(tmp_path):
     assert (out / "logs" / "second.log").exists()
 
 
+def test_each_stage_reports_the_peak_memory_of_its_process(tmp_path):
+    out = tmp_path / "out"
+    small = stage("small", 0.1)
+    big = stage("big", 0.2)  # holds 300 MiB of touched memory before it writes its metrics
+    big["command"] = big["command"].replace('python -c "', 'python -c "b = bytearray(300 * 2**20); ')
+    result = run({"output_dir": str(out), "stages": [small, big]}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    stages = json.loads((out / "report.json").read_text())["stages"]
+    assert 0 < stages["small"]["peak_rss_mib"] < 200 and stages["big"]["peak_rss_mib"] >= 300
+    assert f"| {stages['big']['peak_rss_mib']:.0f} |" in (out / "report.md").read_text()
+
+
 def test_seed_replaces_its_placeholder_and_the_report_states_it(tmp_path):
     out = tmp_path / "out"
     config = {"output_dir": str(out), "seed": 3, "stages": [stage("seeded", "{seed}")]}
