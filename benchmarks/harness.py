@@ -216,6 +216,15 @@ def _cell(spread: dict | None, unit: str) -> str:
     return f"{spread['median']:{fmt}} [{spread['min']:{fmt}}–{spread['max']:{fmt}}]"
 
 
+def _verdict(ratio: dict) -> str:
+    """win / loss when every round agrees; a tie when the rounds' ratios straddle 1 (the median's side named)."""
+    if ratio["min"] > 1.0:
+        return "win"
+    if ratio["max"] < 1.0:
+        return "**loss**"
+    return "tie, median above 1" if ratio["median"] >= 1.0 else "**tie, median below 1**"
+
+
 def render(section: dict) -> str:
     """Markdown for one section (a `Section.to_dict()`): what was compared, then the rows."""
     lines = [
@@ -233,7 +242,7 @@ def render(section: dict) -> str:
     ]
     for row in section["rows"]:
         ratio = row["ratio"]
-        verdict = "-" if ratio is None else ("win" if ratio["median"] > 1.0 else "**loss**")
+        verdict = "-" if ratio is None else _verdict(ratio)
         name = row["name"] + (f" ({row['note']})" if row["note"] else "")
         lines.append(
             f"| {name} | {row['unit']} | {_cell(row['ours'], row['unit'])} | {_cell(row['baseline'], row['unit'])} "

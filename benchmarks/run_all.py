@@ -22,11 +22,18 @@ from harness import machine, pin_threads, render
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 
-# name -> arguments beyond the common ones ({data} and {model} are filled in)
-BENCHMARKS: dict[str, list[str]] = {
-    "packing_utilization": ["--data_files", "{data}/pretrain/raw.jsonl"],
-    "pretrain_throughput": ["--data_files", "{data}/pretrain/raw.jsonl"],
-    "sft_throughput": ["--model", "{model}", "--data_dir", "{data}"],
+# name -> (benchmark module, arguments beyond the common ones; {data} and {model} are filled in)
+BENCHMARKS: dict[str, tuple[str, list[str]]] = {
+    "packing_utilization": ("packing_utilization", ["--data_files", "{data}/pretrain/raw.jsonl"]),
+    "pretrain_throughput_fp32": (
+        "pretrain_throughput",
+        ["--data_files", "{data}/pretrain/raw.jsonl", "--model", "{model}", "--fp32"],
+    ),
+    "pretrain_throughput_auto": (
+        "pretrain_throughput",
+        ["--data_files", "{data}/pretrain/raw.jsonl", "--model", "{model}"],
+    ),
+    "sft_throughput_fp32": ("sft_throughput", ["--model", "{model}", "--data_dir", "{data}", "--fp32"]),
 }
 
 
@@ -43,9 +50,10 @@ def prepare(workdir: Path) -> tuple[Path, Path]:
     return data, model
 
 
-def run_benchmark(name: str, extra: list[str], args: argparse.Namespace, data: Path, model: Path) -> dict:
+def run_benchmark(name: str, args: argparse.Namespace, data: Path, model: Path) -> dict:
+    module, extra = BENCHMARKS[name]
     out = Path(args.workdir) / f"{name}.json"
-    command = [sys.executable, str(ROOT / "benchmarks" / f"{name}.py")]
+    command = [sys.executable, str(ROOT / "benchmarks" / f"{module}.py")]
     command += [a.format(data=data, model=model) for a in extra]
     command += ["--threads", str(args.threads), "--repeats", str(args.repeats), "--warmup", str(args.warmup)]
     print("$", " ".join(command[1:]), flush=True)
@@ -94,7 +102,7 @@ def main() -> None:
         Path(args.workdir).mkdir(parents=True, exist_ok=True)
         data, model = prepare(Path(args.workdir))
         names = args.only or list(BENCHMARKS)
-        sections = [run_benchmark(name, BENCHMARKS[name], args, data, model) for name in names]
+        sections = [run_benchmark(name, args, data, model) for name in names]
     if not args.only:
         write_results(sections, args, started)
 

@@ -1,165 +1,154 @@
-"""SFT throughput: this recipe vs plain TRL `SFTTrainer` defaults, and packing / padding-free on vs off.
+"""SFT real tokens/s: the tiny recipe's trainer vs TRL's `SFTTrainer` with its packing / padding-free switches.
 
-    python benchmarks/sft_throughput.py --model /tmp/x/init --data_dir /tmp/x/data [--steps 8 --rounds 3]
+    python benchmarks/sft_throughput.py --model DIR/init --data_dir DIR [--steps 6]
 
-Every variant trains the same model from the same instruction records (assistant-only loss in all, so
-the objective is the same) with the same batch size; variants run interleaved, round after round, and
-the median tokens/s (real, non-pad tokens) is reported as a ratio to TRL's defaults. Then the masking
-proof: one batch of the same records is scored under TRL's default collation (padded) and under the
-recipe's (padding-free, group-tagged); the tokens that carry loss and each token's loss must match.
+Ours: `recipes/tiny/sft.yaml` as the main job runs it (length-grouped batches of whole examples,
+assistant-only loss, batch, max_length, precision, no activation checkpointing), with the data mix off
+(`pretrain_ratio 0`, no category re-balancing): TRL cannot mix pretraining text in, so both sides train
+on the same instruction records. Baselines, TRL's documented switches with checkpointing off as in ours:
+the same length-grouped sampler ours uses (`train_sampling_strategy="group_by_length"`), `padding_free=True`
+(the same examples per step, flattened with restarting position ids), and `packing=True` (best-fit-
+decreasing rows of `max_length`, padding-free; as many rows per step as hold the same number of tokens as
+our batches). Before timing, the per-token losses of one batch collated by TRL
+(padded) and by our trainer must agree token for token.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
-import time
+import sys
+import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
-from datasets import Dataset
-from transformers import AutoModelForCausalLM, TrainerCallback
+from harness import Section, bench_main, check_close, paired_rows, steady_tokens_per_second
+from transformers import AutoModelForCausalLM
 from trl import SFTConfig, SFTTrainer
 
-import xuanyuan  # noqa: F401
-from xuanyuan.data.sft_data import load_sft_dataset, load_text_dataset
+import xuanyuan  # noqa: F401  (registers the model with the Auto classes)
+from xuanyuan.cli import parse_recipe_args
+from xuanyuan.data.sft_data import load_sft_dataset
 from xuanyuan.tokenization import load_tokenizer
-from xuanyuan.training import XuanYuanSFTConfig, XuanYuanSFTTrainer
+from xuanyuan.training import XuanYuanSFTTrainer
 
-CPU = dict(use_cpu=True, bf16=False)  # TRL's bf16 default fails on CPU-only machines (README, "two traps")
-COMMON = dict(report_to=[], save_strategy="no", logging_steps=1000, assistant_only_loss=True, seed=0)
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from script_loading import load_script  # noqa: E402
 
-# name -> (trainer class, config overrides on top of TRL's SFTConfig defaults, uses pretraining text)
-VARIANTS = {
-    "trl_default": (SFTTrainer, {}, False),
-    "trl_padding_free": (SFTTrainer, dict(padding_free=True, max_length=None), False),
-    "trl_packing_bfd": (SFTTrainer, dict(packing=True, max_length=512), False),
-    "trl_no_checkpointing": (SFTTrainer, dict(gradient_checkpointing=False), False),
-    "recipe_padding_free": (XuanYuanSFTTrainer, dict(gradient_checkpointing=False, padding_free=True), False),
-    "recipe": (
-        XuanYuanSFTTrainer,
-        dict(gradient_checkpointing=False, train_sampling_strategy="group_by_length", max_length=512),
-        False,
-    ),
-    "recipe_mixed_20pct_pretrain": (
-        XuanYuanSFTTrainer,
-        dict(gradient_checkpointing=False, train_sampling_strategy="group_by_length", max_length=512,
-             pretrain_ratio=0.2),
-        True,
-    ),
-}  # fmt: skip
+RECIPE = ROOT / "recipes" / "tiny" / "sft.yaml"
+SHARED = ("learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "optim", "seed", "bf16", "use_cpu",
+          "max_length", "assistant_only_loss", "max_steps", "dataloader_num_workers")  # fmt: skip
 
 
-def build(name, model_dir, tokenizer, sft, pretrain, batch_size, steps, out):
-    trainer_cls, overrides, mixed = VARIANTS[name]
-    config_cls = XuanYuanSFTConfig if trainer_cls is XuanYuanSFTTrainer else SFTConfig
-    args = config_cls(
-        output_dir=str(Path(out, name)), per_device_train_batch_size=batch_size, max_steps=steps,
-        **CPU, **COMMON, **overrides,
+def recipe_config(args, output_dir: str):
+    overrides = ["--max_steps", str(args.steps), "--save_strategy", "no", "--report_to", "none",
+                 "--eval_strategy", "no", "--logging_steps", "100000", "--pretrain_ratio", "0",
+                 "--dynamic_category_ratios", "false"]  # fmt: skip
+    if args.fp32:
+        overrides += ["--bf16", "false"]
+    argv = ["--config", str(RECIPE), "--train_files", "unused", "--output_dir", output_dir, *overrides]
+    script = load_script("recipes/sft.py").SFTScriptArguments
+    _, config, _ = parse_recipe_args([script], ["xuanyuan.training:XuanYuanSFTConfig", "trl:ModelConfig"], argv)
+    config.include_num_input_tokens_seen = "non_padding"  # the command line only takes true/false
+    return config
+
+
+def trl_config(config, output_dir: str, batch_size: int, **switches) -> SFTConfig:
+    return SFTConfig(
+        output_dir=output_dir, per_device_train_batch_size=batch_size, save_strategy="no", report_to="none",
+        logging_steps=100000, gradient_checkpointing=False, include_num_input_tokens_seen="non_padding",
+        **{**{name: getattr(config, name) for name in SHARED}, **switches},
     )  # fmt: skip
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    kwargs = {"pretrain_dataset": pretrain} if mixed else {}
-    return trainer_cls(model, args=args, train_dataset=sft, processing_class=tokenizer, **kwargs)
 
 
-class StepClock(TrainerCallback):
-    """(time, real tokens trained so far) at the end of every step."""
+def run(args: argparse.Namespace) -> Section:
+    tokenizer = load_tokenizer(args.model)
+    records, _ = load_sft_dataset([str(Path(args.data_dir, "sft", "train.jsonl"))])
+    work = tempfile.mkdtemp()
+    config = recipe_config(args, f"{work}/ours")
 
-    def __init__(self, trainer):
-        self.trainer, self.marks = trainer, []
+    def model():
+        return AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
 
-    def on_step_end(self, args, state, control, **kwargs):
-        self.marks.append((time.perf_counter(), self.trainer._total_train_tokens))
+    ours = XuanYuanSFTTrainer(model(), config, train_dataset=records, processing_class=tokenizer)
+    batch = config.per_device_train_batch_size
+    lengths = [len(ids) for ids in ours.train_dataset["input_ids"]]
+    if max(lengths) > config.max_length:  # TRL's padding-free path does not truncate
+        raise ValueError(f"an example is longer than max_length {config.max_length}: the sides would differ")
+    mean_tokens = float(np.mean(lengths))
+    packed_rows = max(1, round(batch * mean_tokens / config.max_length))
+    if config.gradient_checkpointing:
+        raise ValueError("the recipe checkpoints activations: the baselines would do different work")
+    baselines = {
+        "TRL length-grouped": SFTTrainer(model(), args=trl_config(config, f"{work}/gl", batch,
+                                         train_sampling_strategy="group_by_length"), train_dataset=records,
+                                         processing_class=tokenizer),
+        "TRL padding_free": SFTTrainer(model(), args=trl_config(config, f"{work}/pf", batch, padding_free=True,
+                                                                   max_length=None),
+                                       train_dataset=records, processing_class=tokenizer),
+        "TRL packing (bfd)": SFTTrainer(model(), args=trl_config(config, f"{work}/pk", packed_rows, packing=True),
+                                        train_dataset=records, processing_class=tokenizer),
+    }  # fmt: skip
+    check = same_token_losses(ours, config, records, tokenizer, work)
+    rows = paired_rows(
+        "real tokens/s",
+        "tokens/s",
+        lambda: steady_tokens_per_second(ours),
+        {name: lambda t=trainer: steady_tokens_per_second(t) for name, trainer in baselines.items()},
+        args.repeats,
+        args.warmup,
+        notes={"TRL packing (bfd)": f"{packed_rows} rows of {config.max_length} per step"},
+    )
+    precision = "bf16 autocast" if config.bf16 else "fp32"
+    return Section(
+        key="sft_throughput",
+        title="SFT: the recipe's trainer vs TRL `SFTTrainer` length-grouped, padding-free or packed",
+        command=f"python benchmarks/sft_throughput.py --steps {args.steps}" + (" --fp32" if args.fp32 else ""),
+        baseline="TRL 1.16 `SFTTrainer`, gradient checkpointing off (as ours), with the Trainer's length-grouped "
+        f"sampler (padded batches of {batch} examples, as ours), with `padding_free=True` (same batch), and with "
+        f"`packing=True` (best-fit decreasing into rows of {config.max_length}, {packed_rows} rows per step ≈ the "
+        "same tokens per step)",
+        matched_work=f"same {len(records)} instruction records and tokenizer, same initial weights, assistant-only "
+        f"loss, {args.steps} optimizer steps per round, same optimizer ({config.optim.value}) and schedule, "
+        f"{precision}, {args.threads} threads; ours groups examples of similar length ({batch} per batch, "
+        f"{mean_tokens:.0f} tokens on average) and pads each batch to its longest",
+        check=check,
+        rows=rows,
+    )
 
 
-def tokens_per_second(trainer) -> float:
-    """Steady-state rate: from the end of the first step to the end of the last (setup and warm-up excluded)."""
-    clock = StepClock(trainer)
-    trainer.add_callback(clock)
-    trainer.train()
-    trainer.remove_callback(clock)
-    (t0, n0), (t1, n1) = clock.marks[0], clock.marks[-1]
-    return (n1 - n0) / (t1 - t0)
+def same_token_losses(ours: XuanYuanSFTTrainer, config, records, tokenizer, work: str, n: int = 16) -> str:
+    """Per-token losses of the same `n` examples, collated by TRL's default (padded) collator and by ours: the
+    tokens that carry loss and each token's loss must match."""
+    reference = SFTTrainer(ours.model, args=trl_config(config, f"{work}/ref", n), train_dataset=records,
+                           processing_class=tokenizer)  # fmt: skip
+    examples = [reference.train_dataset[i] for i in range(n)]
+    padded = reference.data_collator([{k: e[k] for k in ("input_ids", "labels")} for e in examples])
+    mine = ours.data_collator([ours.train_dataset[i] for i in range(n)])
 
+    def token_losses(batch):
+        with torch.no_grad():
+            logits = ours.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2).double(), batch["labels"][:, 1:],
+                                                   reduction="none")  # fmt: skip
+        return torch.where(batch["labels"][:, 1:] != -100, losses, torch.nan)
 
-def per_token_losses(model, batch, rows_of_examples) -> list[dict[int, float]]:
-    """For each example: {position in the example: loss} over the tokens that carry loss (full logits)."""
-    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids") if k in batch}
-    with torch.no_grad():
-        logp = torch.log_softmax(model(**inputs, use_cache=False).logits.double(), dim=-1)
-    labels = batch["labels"]
-    result = []
-    for row, start, length in rows_of_examples:
-        losses = {}
-        for t in range(1, length):
-            label = int(labels[row, start + t])
-            if label != -100:
-                losses[t] = -logp[row, start + t - 1, label].item()
-        result.append(losses)
-    return result
-
-
-def masking_proof(model_dir, tokenizer, sft, out, n: int = 32) -> dict:
-    default = build("trl_default", model_dir, tokenizer, sft, None, n, 1, out)
-    recipe = build("recipe_padding_free", model_dir, tokenizer, sft, None, n, 1, out)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-    a = [default.train_dataset[i] for i in range(n)]
-    b = [recipe.train_dataset[i] for i in range(n)]
-    padded = default.data_collator([{k: e[k] for k in ("input_ids", "labels")} for e in a])
-    flat = recipe.data_collator(b)
-    offsets = torch.tensor([0] + [len(e["input_ids"]) for e in b]).cumsum(0).tolist()
-    losses_a = per_token_losses(model, padded, [(i, 0, len(e["input_ids"])) for i, e in enumerate(a)])
-    losses_b = per_token_losses(model, flat, [(0, offsets[i], len(e["input_ids"])) for i, e in enumerate(b)])
-    same_mask = all(x.keys() == y.keys() for x, y in zip(losses_a, losses_b, strict=True))
-    diffs = [abs(x[t] - y[t]) for x, y in zip(losses_a, losses_b, strict=True) for t in x.keys() & y.keys()]
-    return {
-        "examples": n,
-        "same_input_ids": [e["input_ids"] for e in a] == [e["input_ids"] for e in b],
-        "same_loss_tokens": same_mask,
-        "loss_tokens": sum(map(len, losses_a)),
-        "max_abs_token_loss_diff": max(diffs),
-        "mean_loss_trl_default": statistics.fmean(v for x in losses_a for v in x.values()),
-        "mean_loss_recipe": statistics.fmean(v for x in losses_b for v in x.values()),
-    }
+    a, b = token_losses(padded), token_losses(mine)
+    width = min(a.shape[1], b.shape[1])
+    if not torch.equal(a[:, :width].isnan(), b[:, :width].isnan()):
+        raise AssertionError("TRL's and our collation put the loss on different tokens")
+    return check_close(f"per-token loss of {n} examples, TRL's padded collation vs ours", a[:, :width].nan_to_num(),
+                       b[:, :width].nan_to_num(), atol=1e-5)  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--data_dir", required=True)
-    parser.add_argument("--examples", type=int, default=1024, help="instruction records used")
-    parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
-    parser.add_argument("--output", default="/tmp/sft_throughput")
-    args = parser.parse_args()
-    torch.manual_seed(0)
-    tokenizer = load_tokenizer(args.model)
-    sft, _ = load_sft_dataset([str(Path(args.data_dir, "sft", "train.jsonl"))])
-    sft = sft.select(range(min(args.examples, len(sft))))
-    pretrain, _ = load_text_dataset([str(Path(args.data_dir, "pretrain", "raw.jsonl"))])
-    pretrain = Dataset.from_dict({"text": pretrain["text"]})
-
-    proof = masking_proof(args.model, tokenizer, sft, args.output)
-    print("masking proof:", json.dumps(proof, indent=2))
-    trainers = {n: build(n, args.model, tokenizer, sft, pretrain, args.batch_size, args.steps, args.output)
-                for n in args.variants}  # fmt: skip
-    rates = {name: [] for name in trainers}
-    for round_index in range(args.rounds):
-        for name, trainer in trainers.items():
-            rates[name].append(tokens_per_second(trainer))
-            print(f"round {round_index}: {name:30s} {rates[name][-1]:8.0f} tokens/s", flush=True)
-    baseline = statistics.median(rates["trl_default"]) if "trl_default" in rates else None
-    print(f"\n| variant | tokens/s (median of {args.rounds}) | vs TRL default |\n|---|---|---|")
-    for name, values in rates.items():
-        median = statistics.median(values)
-        ratio = f"{median / baseline:.2f}x" if baseline else "-"
-        print(f"| {name} | {median:.0f} | {ratio} |")
-    result = {"rates": rates, "masking_proof": proof, "settings": vars(args)}
-    Path(args.output).mkdir(parents=True, exist_ok=True)
-    Path(args.output, "sft_throughput.json").write_text(json.dumps(result, indent=2))
+    parser.add_argument("--model", required=True, help="Initial model folder (recipes/create_model.py).")
+    parser.add_argument("--data_dir", required=True, help="Embedded data folder (recipes/generate_data.py).")
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--fp32", action="store_true", help="Train in fp32 (the recipe says bf16: auto).")
+    bench_main(parser, run)
 
 
 if __name__ == "__main__":
