@@ -72,6 +72,7 @@ class Section:
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     details: dict = field(default_factory=dict)
+    tables: list[str] = field(default_factory=list)  # markdown shown under the rows
     peak_rss_mib: float = 0.0
 
     def to_dict(self) -> dict:
@@ -249,6 +250,8 @@ def render(section: dict) -> str:
             f"| {_cell(ratio, '×')} | {verdict} |"
         )
     lines += ["", *(f"- {note}" for note in section["notes"])]
+    for table in section.get("tables", []):
+        lines += ["", table]
     return "\n".join(lines).rstrip() + "\n"
 
 
