@@ -117,6 +117,11 @@ def seconds(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def rate(count: float, fn: Callable[[], object]) -> Callable[[], float]:
+    """A measurement for `paired`: `count` units of work per second of one call of `fn`."""
+    return lambda: count / seconds(fn)
+
+
 def check_close(what: str, ours: torch.Tensor, baseline: torch.Tensor, atol: float, rtol: float = 0.0) -> str:
     """Raise `MismatchError` unless the two agree; returns the check as a sentence for the section."""
     ours, baseline = torch.as_tensor(ours).double(), torch.as_tensor(baseline).double()
