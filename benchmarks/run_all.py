@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "mc_eval_speed": ["--model", "{model}", "--data_dir", "{data}/exam"],
     "packing_utilization": ["--data_files", "{data}/pretrain/raw.jsonl"],
     "pretrain_throughput": ["--data_files", "{data}/pretrain/raw.jsonl"],
+    "reward_loss": [],
     "sft_throughput": ["--model", "{model}", "--data_dir", "{data}"],
 }
 
