@@ -26,6 +26,7 @@ RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 BENCHMARKS: dict[str, list[str]] = {
     "mc_eval_speed": ["--model", "{model}", "--data_dir", "{data}/exam"],
     "packing_utilization": ["--data_files", "{data}/pretrain/raw.jsonl"],
+    "ppo_step_time": ["--model", "{model}", "--prompts", "{data}/rl/prompts.jsonl"],
     "pretrain_throughput": ["--data_files", "{data}/pretrain/raw.jsonl"],
     "reward_loss": [],
     "sft_throughput": ["--model", "{model}", "--data_dir", "{data}"],
