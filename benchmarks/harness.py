@@ -105,6 +105,11 @@ def paired(
     return Spread(mine), Spread(theirs), Spread(ratios)
 
 
+def measure(fn: Callable[[], float], repeats: int, warmup: int = 1) -> Spread:
+    """One side alone (no peer): `warmup + repeats` measurements, the warm-up ones dropped."""
+    return Spread([fn() for _ in range(warmup + repeats)][warmup:])
+
+
 def paired_row(name: str, unit: str, ours: Callable[[], float], baseline: Callable[[], float], repeats: int,
                warmup: int = 1, lower_is_better: bool = False, note: str = "") -> Row:  # fmt: skip
     mine, theirs, ratio = paired(ours, baseline, repeats, warmup, lower_is_better)
@@ -174,7 +179,13 @@ def _cell(spread: dict | None, unit: str) -> str:
     if unit == "×":
         return f"{spread['median']:.2f}× [{spread['min']:.2f}–{spread['max']:.2f}]"
     fmt = ".3g" if abs(spread["median"]) < 100 else ".0f"
+    if spread["min"] == spread["max"]:  # one measurement, or a deterministic quantity
+        return f"{spread['median']:{fmt}}"
     return f"{spread['median']:{fmt}} [{spread['min']:{fmt}}–{spread['max']:{fmt}}]"
+
+
+def _verdict(ratio: float) -> str:
+    return "win" if ratio > 1 else "tie" if ratio == 1 else "**loss**"
 
 
 def render(section: dict) -> str:
@@ -194,7 +205,7 @@ def render(section: dict) -> str:
     ]
     for row in section["rows"]:
         ratio = row["ratio"]
-        verdict = "-" if ratio is None else ("win" if ratio["median"] > 1.0 else "**loss**")
+        verdict = "-" if ratio is None else _verdict(ratio["median"])
         name = row["name"] + (f" ({row['note']})" if row["note"] else "")
         lines.append(
             f"| {name} | {row['unit']} | {_cell(row['ours'], row['unit'])} | {_cell(row['baseline'], row['unit'])} "
