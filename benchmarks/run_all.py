@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "packing_utilization": ["--data_files", "{data}/pretrain/raw.jsonl"],
     "ppo_step_time": ["--model", "{model}", "--prompts", "{data}/rl/prompts.jsonl"],
     "pretrain_throughput": ["--data_files", "{data}/pretrain/raw.jsonl"],
+    "quantization": ["--data_dir", "{data}"],
     "reward_loss": [],
     "sft_throughput": ["--model", "{model}", "--data_dir", "{data}"],
 }
