@@ -25,6 +25,7 @@ RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 # name -> arguments beyond the common ones ({data} and {model} are filled in)
 BENCHMARKS: dict[str, list[str]] = {
     "dedup_quality": [],
+    "lm_safety_filters": ["--data_dir", "{data}"],
     "mc_eval_speed": ["--model", "{model}", "--data_dir", "{data}/exam"],
     "packing_utilization": ["--data_files", "{data}/pretrain/raw.jsonl"],
     "ppo_step_time": ["--model", "{model}", "--prompts", "{data}/rl/prompts.jsonl"],
