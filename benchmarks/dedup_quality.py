@@ -19,7 +19,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from harness import MismatchError, Row, Section, Spread, bench_main, measure, paired_row, rate
+from harness import MismatchError, Row, Section, bench_main, measure, paired_row, rate, single
 
 from xuanyuan.data.processing.dedup import DedupConfig, shingles
 from xuanyuan.data.processing.dedup_eval import planted_corpus, removal_scores, true_duplicate_edges
@@ -107,8 +107,8 @@ def run(args: argparse.Namespace) -> Section:
             scores = removal_scores(ids, edges, kept[name])
             for measure_name in ("precision", "recall"):
                 ours, theirs = scores[measure_name], base[measure_name]
-                rows.append(Row(f"{name}: {measure_name}", "", Spread([ours]).to_dict(), Spread([theirs]).to_dict(),
-                                Spread([ours / theirs]).to_dict()))  # fmt: skip
+                rows.append(Row(f"{name}: {measure_name}", "", single(ours), single(theirs),
+                                single(ours / theirs)))  # fmt: skip
         checked = {name: always(name, fn, kept[name]) for name, fn in keep.items()}
         for name in (OURS, two):
             rows.append(paired_row(f"{name}: speed", "docs/s", rate(n, checked[name]), rate(n, checked[BASELINE]),

@@ -105,6 +105,11 @@ def paired(
     return Spread(mine), Spread(theirs), Spread(ratios)
 
 
+def single(value: float) -> dict:
+    """A deterministic quantity (a count, a share, a quality score) in a row's layout: measured once."""
+    return Spread([value]).to_dict()
+
+
 def measure(fn: Callable[[], float], repeats: int, warmup: int = 1) -> Spread:
     """One side alone (no peer): `warmup + repeats` measurements, the warm-up ones dropped."""
     return Spread([fn() for _ in range(warmup + repeats)][warmup:])

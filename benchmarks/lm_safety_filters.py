@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import opencc
 from datatrove.data import Document
-from harness import MismatchError, Row, Section, Spread, bench_main
+from harness import MismatchError, Row, Section, bench_main, single
 
 from xuanyuan.data.processing.perplexity import KenLMScorer, load_thresholds
 from xuanyuan.data.processing.safety import SafetyFilter, SafetyFilterConfig
@@ -84,7 +84,7 @@ def removals(corpus, kenlm: Path, percentiles: list[float], safety_threshold: fl
 
 def share_row(name: str, removed: Counter, total: Counter, kinds: list[str]) -> Row:
     gone, of = sum(removed[k] for k in kinds), sum(total[k] for k in kinds)
-    return Row(name, "% caught", Spread([100 * gone / of]).to_dict(), note=f"{gone} of {of}")
+    return Row(name, "% caught", single(100 * gone / of), note=f"{gone} of {of}")
 
 
 def run(args: argparse.Namespace) -> Section:

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import MismatchError, Row, Section, Spread, bench_main
+from harness import MismatchError, Row, Section, bench_main, single
 
 from xuanyuan.quantization import (
     GPTQSettings,
@@ -39,27 +39,23 @@ BNB_VARIANTS = {
 }
 
 
-def value(x: float) -> dict:
-    return Spread([x]).to_dict()
-
-
 def variant_rows(name: str, report: dict) -> list[Row]:
     """Weights on disk and held-out perplexity against fp32 (ratio > 1: better than fp32), and agreement."""
     size, agreement = report["size"], report["logit_agreement"]
     ours, fp32 = size["weights_bytes"] / 2**20, size["reference_weights_bytes_on_disk"] / 2**20
     after, before = report["quantized"]["perplexity"]["perplexity"], report["reference"]["perplexity"]["perplexity"]
     return [
-        Row(f"{name}: weights on disk", "MiB", value(ours), value(fp32), value(fp32 / ours)),
+        Row(f"{name}: weights on disk", "MiB", single(ours), single(fp32), single(fp32 / ours)),
         Row(
             f"{name}: held-out perplexity",
             "ppl",
-            value(after),
-            value(before),
-            value(before / after),
+            single(after),
+            single(before),
+            single(before / after),
             note=f"{100 * (after / before - 1):+.2f}% vs fp32",
         ),  # fmt: skip
-        Row(f"{name}: top-1 agreement with fp32", "share", value(agreement["top1_agreement"])),
-        Row(f"{name}: mean KL from fp32", "nats", value(agreement["kl_mean"])),
+        Row(f"{name}: top-1 agreement with fp32", "share", single(agreement["top1_agreement"])),
+        Row(f"{name}: mean KL from fp32", "nats", single(agreement["kl_mean"])),
     ]
 
 
