@@ -114,6 +114,16 @@ def paired(
     return Spread(mine), Spread(theirs), Spread(ratios)
 
 
+def single(value: float) -> dict:
+    """A deterministic quantity (a count, a share, a quality score) in a row's layout: measured once."""
+    return Spread([value]).to_dict()
+
+
+def measure(fn: Callable[[], float], repeats: int, warmup: int = 1) -> Spread:
+    """One side alone (no peer): `warmup + repeats` measurements, the warm-up ones dropped."""
+    return Spread([fn() for _ in range(warmup + repeats)][warmup:])
+
+
 def paired_row(name: str, unit: str, ours: Callable[[], float], baseline: Callable[[], float], repeats: int,
                warmup: int = 1, lower_is_better: bool = False, note: str = "") -> Row:  # fmt: skip
     mine, theirs, ratio = paired(ours, baseline, repeats, warmup, lower_is_better)
@@ -160,6 +170,11 @@ def seconds(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def rate(count: float, fn: Callable[[], object]) -> Callable[[], float]:
+    """A measurement for `paired`: `count` units of work per second of one call of `fn`."""
+    return lambda: count / seconds(fn)
 
 
 def check_close(what: str, ours: torch.Tensor, baseline: torch.Tensor, atol: float, rtol: float = 0.0) -> str:
@@ -214,11 +229,16 @@ def _cell(spread: dict | None, unit: str) -> str:
     if unit == "×":
         return f"{spread['median']:.2f}× [{spread['min']:.2f}–{spread['max']:.2f}]"
     fmt = ".3g" if abs(spread["median"]) < 100 else ".0f"
+    if spread["min"] == spread["max"]:  # one measurement, or a deterministic quantity
+        return f"{spread['median']:{fmt}}"
     return f"{spread['median']:{fmt}} [{spread['min']:{fmt}}–{spread['max']:{fmt}}]"
 
 
 def _verdict(ratio: dict) -> str:
-    """win / loss when every round agrees; a tie when the rounds' ratios straddle 1 (the median's side named)."""
+    """win / loss when every round agrees; a tie when the rounds' ratios straddle 1 (the median's side named) or
+    are exactly 1 (e.g. equal precision)."""
+    if ratio["min"] == ratio["max"] == 1.0:
+        return "tie"
     if ratio["min"] > 1.0:
         return "win"
     if ratio["max"] < 1.0:

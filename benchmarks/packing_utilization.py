@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 from datasets import Dataset
-from harness import Row, Section, bench_main
+from harness import Row, Section, bench_main, single
 from trl import pack_dataset
 
 from xuanyuan.data.corpus import load_corpus
@@ -123,10 +123,6 @@ def run(args: argparse.Namespace) -> Section:
         rows=rows,
         tables=tables,
     )
-
-
-def single(value: float) -> dict:
-    return {"median": value, "min": value, "max": value, "n": 1}
 
 
 def main() -> None:

@@ -1,185 +1,167 @@
-"""PPO step time: this project's trainer vs TRL 1.12's experimental PPOTrainer, same tiny models and prompts.
+"""PPO step time of this project's trainer, split into generation, scoring and update; no peer to race.
 
-    python benchmarks/ppo_step_time.py [--steps 6] [--response_length 32]
+    python benchmarks/ppo_step_time.py --model DIR --prompts DATA/rl/prompts.jsonl [--response_length 32]
 
-TRL removed PPOTrainer in 1.13, so TRL 1.12 is installed into a throw-away virtualenv (with this
-machine's other packages visible) the first time this runs. Each implementation runs in its own fresh
-process on identical models (policy, reference, value, reward: the tiny preset, random weights,
-neutral sampling settings), 8 prompts per step, 2 mini-batches of 4, 1 PPO epoch, responses of exactly
-`response_length` tokens (EOS disabled, so both generate the same number of tokens). Prints seconds
-per step, their ratio, the passes each does per step, and peak resident memory of each process.
+TRL removed its PPOTrainer in 1.13, so there is no maintained PPO implementation to compare with on this stack.
+The section reports our step's parts (median and range over steps after the warm-up) and, for scale, TRL's
+GRPOTrainer doing the same number of generated tokens and optimizer updates: a different algorithm, no ratio.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-VENV = Path(tempfile.gettempdir()) / "xuanyuan-trl112-venv"
-ROLLOUT, MINI_BATCH = 8, 4
-# Forward (F) and backward (B) passes per PPO step over the rollout batch, by reading each trainer:
-PASSES = {
-    "ours": "generate + 4 F (actor log-probs, reference, critic, RM) + per mini-batch: 2 F + 2 B (actor, critic)",
-    "trl112": "generate (log-probs from its logits) + 3 F (reference, value, RM) + per mini-batch: 1 F + 1 B "
-    "(policy and value wrapped in one module, one optimizer)",
-}
+import torch
+from harness import MismatchError, Row, Section, Spread, bench_main
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, PrinterCallback, TrainerCallback
+
+import xuanyuan  # noqa: F401  (registers the Auto classes)
+from xuanyuan.tokenization import load_tokenizer
+from xuanyuan.training.ppo import PPOConfig, PPOTrainer
+from xuanyuan.training.ppo.data import load_prompts, tokenize_prompts
+
+ROLLOUT, MINI_BATCH, TEMPERATURE = 8, 4, 0.7  # responses per step; 2 mini-batches of 4, 1 epoch
 
 
-def prepare(workdir: Path) -> None:
-    """Tiny random models + prompts shared by both runs."""
-    import torch
-    from transformers import GenerationConfig
+def timed(owner, name: str, log: list[float]) -> None:
+    """Wrap `owner.name` so that every call appends its duration to `log`."""
+    method = getattr(owner, name)
 
-    sys.path.insert(0, str(ROOT))
-    from xuanyuan import XuanYuanConfig, XuanYuanForCausalLM, XuanYuanForSequenceClassification
-    from xuanyuan.tokenization import load_tokenizer
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        result = method(*args, **kwargs)
+        log.append(time.perf_counter() - start)
+        return result
 
-    tokenizer = load_tokenizer()
-    torch.manual_seed(0)
-    config = XuanYuanConfig.from_preset("tiny", pad_token_id=0, bos_token_id=1, eos_token_id=2)
-    policy = XuanYuanForCausalLM(config)
-    policy.generation_config = GenerationConfig(pad_token_id=0, bos_token_id=1, eos_token_id=2)
-    policy.save_pretrained(workdir / "policy")
-    tokenizer.save_pretrained(workdir / "policy")
-    reward = XuanYuanForSequenceClassification(XuanYuanConfig.from_preset("tiny", num_labels=1, pad_token_id=0))
-    reward.save_pretrained(workdir / "reward")
-    prompts = [f"请介绍第{i}家上市公司的主营业务与2023年的营业收入。" for i in range(ROLLOUT * 4)]
-    (workdir / "prompts.json").write_text(json.dumps(prompts, ensure_ascii=False), encoding="utf-8")
+    setattr(owner, name, wrapper)
 
 
-def run_ours(workdir: Path, steps: int, response_length: int) -> float:
-    sys.path.insert(0, str(ROOT))
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
-
-    from xuanyuan.training.ppo import PPOConfig, PPOTrainer
-
-    tokenizer = AutoTokenizer.from_pretrained(workdir / "policy")
-    prompts = json.loads((workdir / "prompts.json").read_text(encoding="utf-8"))
-    prompt_ids = [tokenizer(p)["input_ids"] for p in prompts]
+def ours(args: argparse.Namespace, prompts: list[list[int]], workdir: Path) -> dict[str, list[float]]:
+    """Seconds of each part of every PPO step; warm-up steps dropped."""
+    tokenizer = load_tokenizer(args.model)
+    steps = args.warmup + args.repeats
     config = PPOConfig(
-        output_dir=str(workdir / "ours"),
-        rollout_batch_size=ROLLOUT,
-        mini_batch_size=MINI_BATCH,
-        max_new_tokens=response_length,
-        temperature=0.7,
-        top_k=0,
-        top_p=1.0,
-        max_steps=steps,
-        save_steps=10**9,
-        use_cpu=True,
-        report_to=[],
-    )
-    trainer = PPOTrainer(
-        config,
-        AutoModelForCausalLM.from_pretrained(workdir / "policy"),
-        AutoModelForSequenceClassification.from_pretrained(workdir / "reward"),
-        AutoModelForSequenceClassification.from_pretrained(workdir / "reward"),
-        tokenizer,
-        prompt_ids,
-        reference=AutoModelForCausalLM.from_pretrained(workdir / "policy"),
-    )
-    trainer.eos_token_id = -1  # never stop early: both implementations generate exactly response_length tokens
+        output_dir=str(workdir / "ppo"), rollout_batch_size=ROLLOUT, mini_batch_size=MINI_BATCH,
+        max_new_tokens=args.response_length, temperature=TEMPERATURE, top_k=0, top_p=1.0, max_steps=steps,
+        save_steps=10**9, logging_steps=10**9, use_cpu=True, report_to="none",
+    )  # fmt: skip
+    reward = AutoModelForSequenceClassification.from_pretrained(args.model, num_labels=1)
+    critic = AutoModelForSequenceClassification.from_pretrained(args.model, num_labels=1)
+    actor, reference = (AutoModelForCausalLM.from_pretrained(args.model) for _ in range(2))
+    trainer = PPOTrainer(config, actor, critic, reward, tokenizer, prompts, reference=reference)
+    trainer.generation_kwargs["min_new_tokens"] = args.response_length  # every response is exactly this long
+    log = {"generate": [], "rollout": [], "update": [], "actor updates": [], "critic updates": []}
+    timed(trainer.accelerator.unwrap_model(trainer.actor), "generate", log["generate"])
+    timed(trainer, "make_rollout", log["rollout"])
+    timed(trainer, "train_on_rollout", log["update"])
+    timed(trainer.actor_optimizer, "step", log["actor updates"])
+    timed(trainer.critic_optimizer, "step", log["critic updates"])
     history = trainer.train()
-    return sum(row["time/step_seconds"] for row in history) / steps  # the loop alone, not the final checkpoint
+    lengths = {row["response/length"] for row in history}
+    updates = (len(log["actor updates"]), len(log["critic updates"]))
+    if lengths != {args.response_length} or updates != (2 * steps, 2 * steps):
+        raise MismatchError(f"PPO: response lengths {lengths}, actor/critic updates {updates} over {steps} steps")
+    parts = {
+        "generation": log["generate"],
+        "scoring (reward, actor, reference, critic forwards; GAE)": [
+            r - g for r, g in zip(log["rollout"], log["generate"], strict=True)
+        ],
+        "update (2 mini-batches: actor and critic forward + backward + step)": log["update"],
+        "whole step": [row["time/step_seconds"] for row in history],
+    }
+    return {name: values[args.warmup :] for name, values in parts.items()}
 
 
-def run_trl112(workdir: Path, steps: int, response_length: int) -> float:
-    import trl
+class RoundClock(TrainerCallback):
+    """Seconds of every optimizer step, from the end of the previous one."""
+
+    def __init__(self):
+        self.times: list[float] = []
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if not self.times:
+            self.times.append(time.perf_counter())
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.times.append(time.perf_counter())
+
+
+def grpo(args: argparse.Namespace, prompts: list[list[dict]], workdir: Path) -> list[float]:
+    """Seconds per GRPO round (8 completions generated and scored, then 2 optimizer steps of 4); warm-up dropped."""
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
-    from trl.experimental.ppo import PPOConfig, PPOTrainer
+    from trl import GRPOConfig, GRPOTrainer
 
-    sys.path.insert(0, str(ROOT))
-    import xuanyuan  # noqa: F401  (registers the Auto classes)
-
-    assert trl.__version__ == "1.12.0", trl.__version__
-    tokenizer = AutoTokenizer.from_pretrained(workdir / "policy")
-    tokenizer.padding_side = "left"
-    prompts = json.loads((workdir / "prompts.json").read_text(encoding="utf-8"))
-    dataset = Dataset.from_dict({"input_ids": [tokenizer(p)["input_ids"] for p in prompts]})
-    args = PPOConfig(
-        output_dir=str(workdir / "trl112"),
-        per_device_train_batch_size=MINI_BATCH,
-        num_mini_batches=ROLLOUT // MINI_BATCH,
-        gradient_accumulation_steps=1,
-        num_ppo_epochs=1,
-        total_episodes=ROLLOUT * steps,
-        local_rollout_forward_batch_size=ROLLOUT,
-        response_length=response_length,
-        temperature=0.7,
-        stop_token_id=None,
-        num_sample_generations=0,
-        use_cpu=True,
-        bf16=False,
-        report_to=[],
-        save_strategy="no",
-        logging_steps=10**9,
+    rounds = args.warmup + args.repeats
+    config = GRPOConfig(
+        output_dir=str(workdir / "grpo"), per_device_train_batch_size=MINI_BATCH, steps_per_generation=2,
+        num_generations=2, max_completion_length=args.response_length, temperature=TEMPERATURE, top_k=0,
+        generation_kwargs={"min_new_tokens": args.response_length}, beta=0.05, max_steps=2 * rounds,
+        use_cpu=True, bf16=False, report_to="none", save_strategy="no", logging_steps=1, disable_tqdm=True,
+    )  # fmt: skip
+    clock = RoundClock()
+    trainer = GRPOTrainer(
+        model=args.model,
+        reward_funcs=AutoModelForSequenceClassification.from_pretrained(args.model, num_labels=1),
+        args=config,
+        train_dataset=Dataset.from_dict({"prompt": prompts[: 4 * rounds]}),
+        processing_class=load_tokenizer(args.model),
+        callbacks=[clock],
     )
-    trainer = PPOTrainer(
-        args=args,
-        processing_class=tokenizer,
-        model=AutoModelForCausalLM.from_pretrained(workdir / "policy"),
-        ref_model=AutoModelForCausalLM.from_pretrained(workdir / "policy"),
-        reward_model=AutoModelForSequenceClassification.from_pretrained(workdir / "reward"),
-        value_model=AutoModelForSequenceClassification.from_pretrained(workdir / "reward"),
-        train_dataset=dataset,
-    )
-    started = time.perf_counter()
+    trainer.remove_callback(PrinterCallback)  # keep the logs (checked below) off the terminal
     trainer.train()
-    return (time.perf_counter() - started) / steps
+    lengths = {(log["completions/min_length"], log["completions/max_length"]) for log in trainer.state.log_history
+               if "completions/min_length" in log}  # fmt: skip
+    if lengths != {(args.response_length, args.response_length)} or trainer.state.global_step != 2 * rounds:
+        raise MismatchError(f"GRPO: completion lengths {lengths}, {trainer.state.global_step} steps for {rounds}")
+    steps = [end - start for start, end in zip(clock.times, clock.times[1:], strict=False)]
+    return [a + b for a, b in zip(steps[::2], steps[1::2], strict=True)][args.warmup :]
 
 
-def ensure_trl112_venv() -> Path:
-    python = VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "trl==1.12.0"], check=True)
-    return python
-
-
-def child(implementation: str, workdir: Path, steps: int, response_length: int) -> None:
-    import torch
-
-    torch.manual_seed(0)
-    runner = run_ours if implementation == "ours" else run_trl112
-    seconds = runner(workdir, steps, response_length)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds_per_step": seconds, "peak_rss_mb": peak_mb}))
+def run(args: argparse.Namespace) -> Section:
+    records = load_prompts([args.prompts])
+    tokenizer = load_tokenizer(args.model)
+    prompt_ids, _ = tokenize_prompts(records, tokenizer, None, max_length=256)
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.manual_seed(0)
+        parts = ours(args, prompt_ids, Path(tmp))
+        reference = grpo(args, [r.messages for r in records], Path(tmp)) if args.grpo else None
+    rows = [Row(name, "s", Spread(values).to_dict()) for name, values in parts.items()]
+    if reference is not None:
+        rows[-1] = Row("whole step", "s", rows[-1].ours, Spread(reference).to_dict(),
+                       note="baseline: TRL GRPOTrainer, a different algorithm; no ratio")  # fmt: skip
+    return Section(
+        key="ppo_step_time",
+        title="PPO step time (no peer: TRL ≥ 1.13 has no PPOTrainer)",
+        command="python benchmarks/ppo_step_time.py --model {model} --prompts {data}/rl/prompts.jsonl",
+        baseline="None for PPO: TRL removed PPOTrainer in 1.13 and no maintained PPO trainer runs on this stack. "
+        "For scale only, the whole-step row's baseline is TRL's GRPOTrainer (beta 0.05, so it runs a reference; "
+        "reward from a sequence-classification model): a different algorithm, so no ratio is given.",
+        matched_work=f"Tiny random-weight model from create_model.py for every role, fp32, the embedded RL prompts "
+        f"(chat template, no system prompt), sampling at temperature {TEMPERATURE}, every response exactly "
+        f"{args.response_length} tokens (min_new_tokens). Ours per step: {ROLLOUT} responses, then 2 mini-batches "
+        f"of {MINI_BATCH}, each one actor and one critic optimizer step. GRPO per round: {ROLLOUT} completions "
+        f"({ROLLOUT // 2} prompts x 2), then 2 optimizer steps of {MINI_BATCH} (steps_per_generation 2).",
+        check="No equality to check between different algorithms; checked after the runs that every response had "
+        f"exactly {args.response_length} tokens and that ours stepped actor and critic twice per step and GRPO "
+        "took two optimizer steps per round.",
+        rows=rows,
+        notes=[
+            "Ours is the project's own PPOTrainer.train() loop (checkpointing at the end is outside the step "
+            "time); parts are timed by wrapping generate, make_rollout and train_on_rollout."
+        ],  # fmt: skip
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--model", required=True, help="Causal LM folder used for every role.")
+    parser.add_argument("--prompts", required=True, help="RL prompts JSONL (the embedded data's rl/prompts.jsonl).")
     parser.add_argument("--response_length", type=int, default=32)
-    parser.add_argument("--child", choices=["ours", "trl112"])
-    parser.add_argument("--workdir", type=Path)
-    args = parser.parse_args()
-    if args.child:
-        child(args.child, args.workdir, args.steps, args.response_length)
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        prepare(workdir)
-        interpreters = {"ours": sys.executable, "trl112": str(ensure_trl112_venv())}
-        results = {}
-        for implementation, python in interpreters.items():
-            command = [python, __file__, "--child", implementation, "--workdir", str(workdir)]
-            command += ["--steps", str(args.steps), "--response_length", str(args.response_length)]
-            output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=workdir).stdout
-            results[implementation] = json.loads(output.strip().splitlines()[-1])
-    ratio = results["ours"]["seconds_per_step"] / results["trl112"]["seconds_per_step"]
-    print(f"PPO step, tiny preset, {ROLLOUT} prompts x {args.response_length} tokens, {args.steps} steps, CPU")
-    print("| trainer | s/step | peak RSS (MB) | passes per step |\n|---|---|---|---|")
-    for name, row in results.items():
-        print(f"| {name} | {row['seconds_per_step']:.2f} | {row['peak_rss_mb']:.0f} | {PASSES[name]} |")
-    print(f"ratio ours / TRL 1.12 = {ratio:.2f} (target <= 1.0)")
+    parser.add_argument("--no_grpo", dest="grpo", action="store_false", help="Leave out the GRPO reference row.")
+    bench_main(parser, run)
 
 
 if __name__ == "__main__":

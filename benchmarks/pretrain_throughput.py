@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from datasets import Dataset
-from harness import Row, Section, bench_main, check_close, paired_rows, steady_tokens_per_second
+from harness import Row, Section, bench_main, check_close, paired_rows, single, steady_tokens_per_second
 from transformers import AutoModelForCausalLM, Trainer, TrainingArguments, default_data_collator
 
 from xuanyuan.cli import parse_recipe_args
@@ -128,9 +128,9 @@ def run(args: argparse.Namespace) -> Section:
     )
     section.rows = [
         *rows,
-        _quality("non-pad share of token slots", stats.utilization, 1.0),
-        _quality(f"documents split across rows (baseline: blocks of {largest})", stats.split_share,
-                 split_share_of_chunking(documents, largest)),
+        Row("non-pad share of token slots", "share", single(stats.utilization), single(1.0)),
+        Row(f"documents split across rows (baseline: blocks of {largest})", "share", single(stats.split_share),
+            single(split_share_of_chunking(documents, largest))),
     ]  # fmt: skip
     section.notes = [
         f"Ours packs {stats.num_documents} documents into {stats.num_sequences} rows "
@@ -138,11 +138,6 @@ def run(args: argparse.Namespace) -> Section:
         "one domain per row so the mixture controller can re-weight domains; the baseline's rows mix domains.",
     ]
     return section
-
-
-def _quality(name: str, ours: float, baseline: float) -> Row:
-    return Row(name, "share", {"median": ours, "min": ours, "max": ours, "n": 1},
-               {"median": baseline, "min": baseline, "max": baseline, "n": 1})  # fmt: skip
 
 
 def same_loss(tokenizer, config, packed, theirs: Trainer) -> str:

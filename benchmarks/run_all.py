@@ -24,7 +24,6 @@ RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 
 # name -> (benchmark module, arguments beyond the common ones; {data} and {model} are filled in)
 BENCHMARKS: dict[str, tuple[str, list[str]]] = {
-    "packing_utilization": ("packing_utilization", ["--data_files", "{data}/pretrain/raw.jsonl"]),
     "pretrain_throughput_fp32": (
         "pretrain_throughput",
         ["--data_files", "{data}/pretrain/raw.jsonl", "--model", "{model}", "--fp32"],
@@ -33,7 +32,14 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
         "pretrain_throughput",
         ["--data_files", "{data}/pretrain/raw.jsonl", "--model", "{model}"],
     ),
+    "packing_utilization": ("packing_utilization", ["--data_files", "{data}/pretrain/raw.jsonl"]),
     "sft_throughput_fp32": ("sft_throughput", ["--model", "{model}", "--data_dir", "{data}", "--fp32"]),
+    "reward_loss": ("reward_loss", []),
+    "ppo_step_time": ("ppo_step_time", ["--model", "{model}", "--prompts", "{data}/rl/prompts.jsonl"]),
+    "mc_eval_speed": ("mc_eval_speed", ["--model", "{model}", "--data_dir", "{data}/exam"]),
+    "dedup_quality": ("dedup_quality", []),
+    "quantization": ("quantization", ["--data_dir", "{data}"]),
+    "lm_safety_filters": ("lm_safety_filters", ["--data_dir", "{data}"]),
 }
 
 
