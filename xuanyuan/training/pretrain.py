@@ -5,8 +5,9 @@ checkpointing, accelerate / DeepSpeed / FSDP and TensorBoard are the Trainer's. 
 - the data loader: `MixtureBatchSampler` batches (one bucket per batch, domains in the mixture's ratios)
   collated by `PackedCollator`;
 - one cross-entropy pass (`compute_loss_func`) gives both the loss and the per-domain loss: every row is
-  one domain, so the per-token loss of each row is summed into its domain (all-reduced over processes) and logged as `loss/<domain>`, with the ratios in force as
-  `mixture/<domain>` and the share of real tokens as `token_utilization`, at every logging step;
+  one domain, so the per-token loss of each row is summed into its domain (all-reduced over processes)
+  and logged as `loss/<domain>`, with the ratios in force as `mixture/<domain>` and the share of real
+  tokens as `token_utilization`, at every logging step;
 - the mixture controller every `mixture_interval` steps (`xuanyuan.data.mixture.domains.reweight`); each change
   is logged (logger; the `mixture/<domain>` curves) and saved, with the partial loss sums, as
   `pretrain_state.json` in every checkpoint, so `train(resume_from_checkpoint=...)` continues with the
