@@ -39,8 +39,8 @@ REWARD_PAIRS = 54_000  # report: ~60k preference pairs, 90% for training; 1 epoc
 PPO_STEPS = 300  # report: about 300 PPO steps
 GPUS = 8  # the 6B pipeline's node (accelerate_configs/*.yaml num_processes)
 # The embedded default's pretraining on 2 CPU cores (main-job report, stages.pretrain.metrics).
-TINY_RUN = {"token_slots_seen": 819_200, "train_seconds": 193.61, "seq_len": 512}
-TINY_REPORT = "outputs/reports/fresh_bf16_session10_report.json"
+TINY_RUN = {"token_slots_seen": 819_200, "train_seconds": 171.33, "seq_len": 512}
+TINY_REPORT = "outputs/reports/fresh_bf16_session11_report.json"
 CPU_PEAK_GFLOPS = 2 * 2.6 * 64  # 2 Zen 4 cores x 2.6 GHz x 64 bf16 FLOP/cycle (two 256-bit dot-product pipes)
 
 
