@@ -83,7 +83,8 @@ def write_results(sections: list[dict], args: argparse.Namespace, started: datet
         f"- **Protocol:** {args.threads} threads on both sides; {args.warmup} warm-up round(s) dropped, then "
         f"{args.repeats} measured rounds, ours and the baseline back to back with the order alternating; "
         "medians with [min–max]; the ratio is taken per round and is > 1 when ours is better. "
-        "A ratio below 1 is marked a **loss**.",
+        "Verdict: a win when every round's ratio is above 1, a **loss** when every one is below 1, otherwise a tie "
+        "(bold when its median is below 1).",
         "",
     ]
     body = [render(section) for section in sections]
