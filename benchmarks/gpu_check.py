@@ -19,7 +19,6 @@ stage, next to `xuanyuan.scaling.memory`'s prediction for one GPU; on CPU the pr
 
 from __future__ import annotations
 
-import copy
 import gc
 import json
 import resource
@@ -33,9 +32,9 @@ import torch
 from transformers import HfArgumentParser
 
 from xuanyuan import XuanYuanConfig, XuanYuanForCausalLM, XuanYuanForSequenceClassification
-from xuanyuan.scaling.flops import matmul_parameters, peak_tflops, ppo_step_flops, training_flops_per_token
+from xuanyuan.scaling.flops import matmul_parameters, peak_tflops
 from xuanyuan.scaling.memory import GIB, STRATEGIES, stage_memory
-from xuanyuan.scaling.workloads import RECIPES_6B, Workload, load_workloads
+from xuanyuan.scaling.workloads import RECIPES_6B, Workload, load_workloads, score_config, step_flops
 from xuanyuan.training.ppo import PPOConfig, PPOTrainer
 from xuanyuan.training.reward import token_level_pairwise_loss, token_values
 from xuanyuan.utils.precision import detect_machine, resolve_precision
@@ -241,13 +240,6 @@ def run_reward_stage(workload, config, args, device, autocast, generator) -> flo
     )
 
 
-def score_config(config: XuanYuanConfig) -> XuanYuanConfig:
-    """The same architecture with one score label (the reward model and the critic)."""
-    scored = copy.deepcopy(config)
-    scored.num_labels = 1
-    return scored
-
-
 def run_ppo_stage(workload, config, args, device, bf16: bool, generator, output_dir: str) -> dict[str, float]:
     """PPO steps of the project's trainer; returns the seconds per step of its rollout and its update."""
     scored = score_config(config)
@@ -300,18 +292,11 @@ def run_stage(stage, workload, config, args, device, bf16, peak, output_dir) -> 
     if stage == "ppo":
         phases = run_ppo_stage(workload, config, args, device, bf16, generator, output_dir)
         seconds = sum(phases.values())
-        scored = score_config(config)
-        prompt_len = workload.seq_len - workload.response_len
-        flops = ppo_step_flops(config, scored, workload.rollout_rows, prompt_len, workload.response_len)
-        tokens = workload.rollout_rows * workload.seq_len
+    elif stage == "reward":
+        seconds = run_reward_stage(workload, config, args, device, autocast, generator)
     else:
-        if stage == "reward":
-            seconds = run_reward_stage(workload, config, args, device, autocast, generator)
-        else:
-            seconds = run_lm_stage(stage, workload, config, args, device, autocast, generator)
-        tokens = workload.tokens
-        trained_config = score_config(config) if workload.head == "score" else config
-        flops = tokens * training_flops_per_token(trained_config, workload.seq_len, workload.head)
+        seconds = run_lm_stage(stage, workload, config, args, device, autocast, generator)
+    flops, tokens = step_flops(config, workload)
     predicted = None
     if device.type == "cuda":
         memory = stage_memory(config, workload, STRATEGIES["single"], 1, args.activation_checkpointing)

@@ -18,12 +18,11 @@ from xuanyuan import XuanYuanConfig
 from xuanyuan.scaling.flops import (
     matmul_parameters,
     parameter_count,
-    ppo_step_flops,
     tokens_per_second,
     training_flops_per_token,
 )
 from xuanyuan.scaling.memory import GIB, STRATEGIES, model_states, stage_memory
-from xuanyuan.scaling.workloads import PIPELINE_STRATEGY, load_workloads, world_size
+from xuanyuan.scaling.workloads import PIPELINE_STRATEGY, load_workloads, step_flops, world_size
 
 DOC = Path(__file__).with_name("scaling.md")
 BEGIN, END = "<!-- scaling_tables:begin -->", "<!-- scaling_tables:end -->"
@@ -132,7 +131,6 @@ def budgets() -> list[Budget]:
 def time_table() -> str:
     """Hours and cost of each 6B stage on `GPUS` GPUs at both ends of `MFU_RANGE`."""
     config = XuanYuanConfig.from_preset("6b")
-    scored = XuanYuanConfig.from_preset("6b", num_labels=1)
     shapes = load_workloads()
     low, high = MFU_RANGE
     lines = [
@@ -141,14 +139,8 @@ def time_table() -> str:
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for budget in budgets():
-        workload = shapes[budget.stage]
-        if budget.stage == "ppo":
-            prompt_len = workload.seq_len - workload.response_len
-            step = ppo_step_flops(config, scored, workload.rollout_rows, prompt_len, workload.response_len)
-            per_token = step / (workload.rollout_rows * workload.seq_len)
-        else:
-            model = scored if workload.head == "score" else config
-            per_token = training_flops_per_token(model, workload.seq_len, workload.head)
+        flops, tokens = step_flops(config, shapes[budget.stage])
+        per_token = flops / tokens
         fast, slow = (tokens_per_second(per_token, PEAK_TFLOPS, mfu) for mfu in (high, low))
         gpu_hours = (budget.tokens / fast / 3600, budget.tokens / slow / 3600)
         cost = [hours * DOLLARS_PER_GPU_HOUR for hours in gpu_hours]

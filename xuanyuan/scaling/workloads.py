@@ -6,10 +6,13 @@ trains on mini-batches of prompt + response and generates for a rollout batch of
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from .flops import ppo_step_flops, training_flops_per_token
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES_6B = REPO / "recipes" / "xuanyuan-6b"
@@ -31,6 +34,24 @@ class Workload:
     @property
     def tokens(self) -> int:
         return self.rows * self.seq_len
+
+
+def score_config(config):
+    """The same architecture with one score label: the reward model and the critic."""
+    scored = copy.deepcopy(config)
+    scored.num_labels = 1
+    return scored
+
+
+def step_flops(config, workload: Workload) -> tuple[float, int]:
+    """Model FLOPs of one step of `workload` on the architecture `config`, and the tokens the step covers: a
+    training micro-batch (the reward model with its one-label head), or a PPO step over its rollout batch."""
+    if workload.stage == "ppo":
+        prompt_len = workload.seq_len - workload.response_len
+        flops = ppo_step_flops(config, score_config(config), workload.rollout_rows, prompt_len, workload.response_len)
+        return flops, workload.rollout_rows * workload.seq_len
+    model = score_config(config) if workload.head == "score" else config
+    return workload.tokens * training_flops_per_token(model, workload.seq_len, workload.head), workload.tokens
 
 
 def _read(path: Path) -> dict:
