@@ -122,7 +122,6 @@ def run(args: argparse.Namespace) -> Section:
     return Section(
         key="dedup_quality",
         title="Near-dedup: datatrove pipeline vs datasketch MinHash + LSH",
-        command="python benchmarks/dedup_quality.py",
         baseline=f"datasketch 2.0 `MinHash` + `MinHashLSH` in one process with our default threshold "
         f"({default.dedup_threshold}) and number of permutations ({default.num_bands} bands x "
         f"{default.rows_per_band} rows), the usual one-pass loop: keep a document unless LSH finds an already kept "

@@ -17,7 +17,9 @@ import json
 import os
 import platform
 import resource
+import shlex
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -65,10 +67,10 @@ class Row:
 class Section:
     key: str
     title: str
-    command: str
     baseline: str
     matched_work: str
     check: str
+    command: str = ""  # filled in by `bench_main` (the command line that ran) or by run_all.py
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     details: dict = field(default_factory=dict)
@@ -283,11 +285,25 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     return parser
 
 
+def command_line(argv: list[str], drop: tuple[str, ...] = ()) -> str:
+    """`python <argv>` as a shell line, leaving out each option in `drop` with its value."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in drop:
+            skip = True
+        else:
+            kept.append(arg)
+    return "python " + shlex.join(kept)
+
+
 def bench_main(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], Section]) -> None:
     """Parse, pin threads, run, record peak RSS, print the section and write it as JSON when asked."""
     args = add_common_arguments(parser).parse_args()
     pin_threads(args.threads)
     section = run(args)
+    section.command = command_line(sys.argv, drop=("--json",))
     section.peak_rss_mib = peak_rss_mib()
     result = section.to_dict()
     print(render(result))

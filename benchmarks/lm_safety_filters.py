@@ -111,7 +111,6 @@ def run(args: argparse.Namespace) -> Section:
     return Section(
         key="lm_safety_filters",
         title="Perplexity and safety filters on the planted defects",
-        command="python benchmarks/lm_safety_filters.py --data_dir {data}",
         baseline="None: a quality report of the project's own filters, not a race (no other filter is run).",
         matched_work=f"Every setting sees the same {len(corpus)} raw documents of the embedded corpus; the "
         f"perplexity settings use the KenLM models and held-out thresholds (percentiles {args.percentiles}) of the "

@@ -80,7 +80,6 @@ def run(args: argparse.Namespace) -> Section:
     return Section(
         key="mc_eval_speed",
         title="Multiple-choice scoring: prefix-cached batches vs lm-eval's HFLM.loglikelihood",
-        command="python benchmarks/mc_eval_speed.py --model {model} --data_dir {data}/exam",
         baseline=f"lm-eval's own `HFLM(pretrained=model, tokenizer=tokenizer, batch_size={args.batch_size})"
         ".loglikelihood(requests)` with its defaults (length-sorted batches, right padding, logits cache that "
         "scores one-token continuations sharing a context in one row), one request per (prompt, option).",

@@ -114,7 +114,6 @@ def run(args: argparse.Namespace) -> Section:
     return Section(
         key="packing_utilization",
         title="Packing: non-pad share and documents split, bucketed per domain vs TRL's packing",
-        command="python benchmarks/packing_utilization.py",
         baseline="TRL 1.16 `pack_dataset` (bfd, bfd_split, wrapped) at the largest bucket, and pad-to-max; rows "
         "from TRL mix domains, ours keep one domain per row (the mixture controller samples rows by domain)",
         matched_work="the same token lengths (documents as `<s> text </s>` with the shipped tokenizer); the recipes' "

@@ -135,7 +135,6 @@ def run(args: argparse.Namespace) -> Section:
     return Section(
         key="ppo_step_time",
         title="PPO step time (no peer: TRL ≥ 1.13 has no PPOTrainer)",
-        command="python benchmarks/ppo_step_time.py --model {model} --prompts {data}/rl/prompts.jsonl",
         baseline="None for PPO: TRL removed PPOTrainer in 1.13 and no maintained PPO trainer runs on this stack. "
         "For scale only, the whole-step row's baseline is TRL's GRPOTrainer (beta 0.05, so it runs a reference; "
         "reward from a sequence-classification model): a different algorithm, so no ratio is given.",

@@ -117,7 +117,6 @@ def run(args: argparse.Namespace) -> Section:
     section = Section(
         key="pretrain_throughput",
         title=f"Pretraining ({precision}): bucketed packing (tiny recipe) vs concatenate-and-chunk `Trainer`",
-        command=f"python benchmarks/pretrain_throughput.py --steps {args.steps}" + (" --fp32" if args.fp32 else ""),
         baseline=f"`transformers.Trainer` on run_clm.py-style blocks (documents concatenated and cut, the tail "
         f"dropped) of {largest} tokens, our longest row, and of {largest // 2}; `default_data_collator`, "
         f"{tokens_per_step} tokens per batch, no attention mask",

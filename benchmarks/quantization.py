@@ -89,7 +89,6 @@ def run(args: argparse.Namespace) -> Section:
     return Section(
         key="quantization",
         title="Quantization: size and quality against the fp32 model",
-        command="python benchmarks/quantization.py --data_dir {data}",
         baseline="The fp32 model itself (not a competing tool): each variant's weights on disk and held-out "
         "perplexity against fp32's; agreement rows have no baseline.",
         matched_work=f"One model ({source}), quantized by bitsandbytes (8-bit, 4-bit nf4/fp4) and by GPTQ where "

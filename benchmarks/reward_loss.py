@@ -49,7 +49,6 @@ def run(args: argparse.Namespace) -> Section:
     return Section(
         key="reward_loss",
         title="Token-level pairwise reward loss: vectorised vs per-pair loop",
-        command="python benchmarks/reward_loss.py",
         baseline="The per-pair Python loop of DeepSpeed-Chat's RewardModel.forward (tests/reward_reference.py): "
         "for each pair, find where chosen and rejected diverge and average -log σ(chosen - rejected) from there "
         "to the longer sequence's end.",

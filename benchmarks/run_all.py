@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import machine, pin_threads, render
+from harness import command_line, machine, pin_threads, render
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -64,7 +64,9 @@ def run_benchmark(name: str, args: argparse.Namespace, data: Path, model: Path) 
     command += ["--threads", str(args.threads), "--repeats", str(args.repeats), "--warmup", str(args.warmup)]
     print("$", " ".join(command[1:]), flush=True)
     subprocess.run([*command, "--json", str(out)], check=True, cwd=ROOT)
-    return json.loads(out.read_text(encoding="utf-8"))
+    section = json.loads(out.read_text(encoding="utf-8"))
+    section["command"] = command_line([f"benchmarks/{module}.py", *extra])  # as run, data and model as placeholders
+    return section
 
 
 def write_results(sections: list[dict], args: argparse.Namespace, started: datetime.datetime) -> None:

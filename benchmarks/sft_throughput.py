@@ -104,7 +104,6 @@ def run(args: argparse.Namespace) -> Section:
     return Section(
         key="sft_throughput",
         title="SFT: the recipe's trainer vs TRL `SFTTrainer` length-grouped, padding-free or packed",
-        command=f"python benchmarks/sft_throughput.py --steps {args.steps}" + (" --fp32" if args.fp32 else ""),
         baseline="TRL 1.16 `SFTTrainer`, gradient checkpointing off (as ours), with the Trainer's length-grouped "
         f"sampler (padded batches of {batch} examples, as ours), with `padding_free=True` (same batch), and with "
         f"`packing=True` (best-fit decreasing into rows of {config.max_length}, {packed_rows} rows per step ≈ the "

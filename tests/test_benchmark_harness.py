@@ -49,9 +49,14 @@ def test_paired_ratios_are_per_round_and_above_one_when_ours_is_better():
 def test_verdicts(low, median, high, verdict):
     row = harness.Row("rate", "tokens/s", harness.single(1.0), harness.single(1.0), {"median": median,
                       "min": low, "max": high, "n": 3})  # fmt: skip
-    section = harness.Section("k", "title", "cmd", "the baseline", "the work", "the check", rows=[row])
+    section = harness.Section("k", "title", "the baseline", "the work", "the check", rows=[row])
     rendered = harness.render(section.to_dict())
     assert f"| {verdict} |" in rendered and "the baseline" in rendered and "the check" in rendered
+
+
+def test_the_command_line_leaves_out_the_json_option():
+    argv = ["benchmarks/x.py", "--model", "a b", "--json", "/tmp/x.json", "--fp32"]
+    assert harness.command_line(argv, drop=("--json",)) == "python benchmarks/x.py --model 'a b' --fp32"
 
 
 def test_a_mismatch_raises_before_anything_is_timed():
