@@ -16,6 +16,7 @@ import codecs
 import hashlib
 import io
 import json
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -319,3 +320,16 @@ def write_rejects(path: str | Path, rows: list[dict]) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:
         handle.writelines(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows)
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict], sort_keys: bool = False) -> int:
+    """Rows as UTF-8 JSONL, written to a temporary file renamed into place (a killed writer never leaves half a
+    file); returns the row count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(row, ensure_ascii=False, sort_keys=sort_keys, default=str) + "\n" for row in rows]
+    partial = path.with_name(f".{path.name}.partial")
+    with open(partial, "w", encoding="utf-8", newline="\n") as handle:
+        handle.writelines(lines)
+    os.replace(partial, path)
+    return len(lines)

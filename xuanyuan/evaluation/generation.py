@@ -51,7 +51,73 @@ def load_generation_examples(paths: list[str | Path]) -> list[GenerationExample]
     return examples
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """Decoding settings. `temperature` 0 is greedy (then `top_p` is unused); `num_samples` replies per prompt."""
+
+    max_new_tokens: int = 128
+    temperature: float = 0.0
+    top_p: float = 1.0
+    num_samples: int = 1
+    repetition_penalty: float = 1.0
+
+    def __post_init__(self):
+        if self.max_new_tokens < 1 or self.num_samples < 1 or self.temperature < 0 or not 0 < self.top_p <= 1:
+            raise ValueError(f"invalid sampling settings {self}")
+
+    def generate_kwargs(self) -> dict:
+        if self.temperature == 0:
+            kwargs = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        else:
+            kwargs = {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": None}
+        return {**kwargs, "max_new_tokens": self.max_new_tokens, "num_return_sequences": self.num_samples,
+                "repetition_penalty": self.repetition_penalty}  # fmt: skip
+
+
+@dataclass
+class Completions:
+    texts: list[list[str]]  # per prompt, `num_samples` replies decoded without special tokens
+    generated_tokens: int  # tokens generated, up to and including each reply's EOS
+
+
 @torch.no_grad()
+def complete_chats(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[list[dict]],
+    sampling: Sampling = Sampling(),
+    batch_size: int = 8,
+    progress: bool = True,
+) -> Completions:
+    """The model's replies to every conversation: chat template with the generation prompt, batched longest
+    first, left-padded (every prompt ends where generation starts), with the KV cache."""
+    model.eval()
+    device = next(model.parameters()).device
+    encoded = [
+        list(tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=True, return_dict=False))
+        for p in prompts
+    ]
+    texts: list[list[str]] = [[] for _ in encoded]
+    generated = 0
+    batches = list(longest_first([len(ids) for ids in encoded], batch_size))
+    for rows in tqdm(batches, desc="generate", leave=False, disable=not progress):
+        input_ids, attention_mask = pad([encoded[i] for i in rows], tokenizer.pad_token_id, side="left")
+        width = input_ids.shape[1]
+        output = model.generate(
+            input_ids=input_ids.to(device),
+            attention_mask=attention_mask.to(device),
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            **sampling.generate_kwargs(),
+        )[:, width:].cpu()
+        ended = output == tokenizer.eos_token_id
+        lengths = torch.where(ended.any(dim=1), ended.int().argmax(dim=1) + 1, output.shape[1])
+        generated += int(lengths.sum())
+        for row, reply in enumerate(output):  # rows come as num_samples consecutive replies per prompt
+            texts[rows[row // sampling.num_samples]].append(tokenizer.decode(reply, skip_special_tokens=True).strip())
+    return Completions(texts, generated)
+
+
 def generate_answers(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -60,31 +126,9 @@ def generate_answers(
     batch_size: int = 8,
     do_sample: bool = False,
 ) -> list[str]:
-    """The model's reply to every conversation, decoded without special tokens."""
-    model.eval()
-    device = next(model.parameters()).device
-    encoded = [
-        list(tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=True, return_dict=False))
-        for p in prompts
-    ]
-    answers = [""] * len(encoded)
-    sampling = {"do_sample": True} if do_sample else {"do_sample": False, "temperature": None, "top_p": None}
-    batches = list(longest_first([len(ids) for ids in encoded], batch_size))
-    for rows in tqdm(batches, desc="generate", leave=False):
-        # left padding: every prompt ends where generation starts
-        input_ids, attention_mask = pad([encoded[i] for i in rows], tokenizer.pad_token_id, side="left")
-        width = input_ids.shape[1]
-        output = model.generate(
-            input_ids=input_ids.to(device),
-            attention_mask=attention_mask.to(device),
-            max_new_tokens=max_new_tokens,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            **sampling,
-        )
-        for row, index in enumerate(rows):
-            answers[index] = tokenizer.decode(output[row, width:], skip_special_tokens=True).strip()
-    return answers
+    """One reply to every conversation, greedy unless `do_sample` (then at temperature 1)."""
+    sampling = Sampling(max_new_tokens=max_new_tokens, temperature=1.0 if do_sample else 0.0)
+    return [replies[0] for replies in complete_chats(model, tokenizer, prompts, sampling, batch_size).texts]
 
 
 def score_answers(examples: list[GenerationExample], predictions: list[str], tokenizer: str = "jieba") -> dict:

@@ -15,6 +15,7 @@ import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .. import records as records_io
 from .documents import BAD_KEYWORDS, KEYWORD_FILE, Document, build_corpus
 from .exam import CSV_HEADER, SUBJECTS, build_exam, build_plan
 from .instructions import build_sft
@@ -106,8 +107,7 @@ def _write(path: Path, text: str) -> None:
 
 def write_jsonl(path: Path, records: list[dict]) -> int:
     """One `json.dumps(ensure_ascii=False, sort_keys=True)` line per record; returns the record count."""
-    _write(path, "".join(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n" for record in records))
-    return len(records)
+    return records_io.write_jsonl(path, records, sort_keys=True)
 
 
 def _write_json(path: Path, data: dict) -> int:
