@@ -251,6 +251,20 @@ def test_kb_companies_are_unique_and_internally_consistent(kb):
         assert 0 < f["dps"] <= f["eps"] and f["price"] > 0
 
 
+def test_knowledge_table_and_triples_state_what_the_kb_holds(data, kb):
+    with open(data / "knowledge/companies.csv", encoding="utf-8", newline="") as handle:
+        rows = {row["公司"]: row for row in csv.DictReader(handle)}
+    assert set(rows) == {c["name_zh"] for c in kb["companies"]}
+    for c in kb["companies"]:
+        row = rows[c["name_zh"]]
+        assert (row["股票代码"], row["董事长"], row["总部城市"]) == (c["ticker"], c["chairman_zh"], c["city_zh"])
+        assert float(row["2023年净利润（亿元）"]) == c["financials"]["net_profit"]
+    triples = {(t["head"], t["relation"]): t["tail"] for t in read_jsonl(data / "knowledge/concept_triples.jsonl")}
+    for concept in kb["concepts"]:
+        assert triples[(concept["name_zh"], "定义")] == concept["definition_zh"]
+        assert triples.get((concept["name_zh"], "计算公式"), "") == concept["formula_zh"]
+
+
 # --- exam -----------------------------------------------------------------------------------------------
 
 

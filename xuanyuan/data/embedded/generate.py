@@ -19,6 +19,7 @@ from .. import records as records_io
 from .documents import BAD_KEYWORDS, KEYWORD_FILE, Document, build_corpus
 from .exam import CSV_HEADER, SUBJECTS, build_exam, build_plan
 from .instructions import build_sft
+from .knowledge import company_table, concept_triples
 from .preferences import build_preferences
 from .world import CONCEPTS, build_world
 
@@ -115,10 +116,10 @@ def _write_json(path: Path, data: dict) -> int:
     return len(data)
 
 
-def _write_csv(path: Path, rows: list[list[str]]) -> int:
+def _write_csv(path: Path, rows: list[list[str]], header: list[str] = CSV_HEADER) -> int:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
+    writer.writerow(header)
     writer.writerows(rows)
     _write(path, buffer.getvalue())
     return len(rows)
@@ -158,6 +159,7 @@ def generate_embedded_data(config: EmbeddedDataConfig) -> dict:
         "rl/prompts.jsonl": rl_prompts,
         "exam/answers.jsonl": answers,
         "exam/exercise_facts.jsonl": exercise_audit + sft_audit,
+        "knowledge/concept_triples.jsonl": concept_triples(world),
     }
     counts = {name: write_jsonl(out / name, records) for name, records in jsonl_files.items()}
     counts["kb.json"] = _write_json(out / "kb.json", world.to_json())
@@ -166,6 +168,8 @@ def generate_embedded_data(config: EmbeddedDataConfig) -> dict:
     counts["pretrain/bad_keywords.txt"] = len(BAD_KEYWORDS)
     for name, rows in tables.items():
         counts[f"exam/{name}"] = _write_csv(out / "exam" / name, rows)
+    header, *companies = company_table(world)
+    counts["knowledge/companies.csv"] = _write_csv(out / "knowledge/companies.csv", companies, header)
 
     files = {}
     for name in sorted(counts):

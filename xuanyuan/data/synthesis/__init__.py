@@ -10,8 +10,8 @@ and its `Pipeline` runs, but its `TransformersLLM` hands the prompts to a `text-
 a batch size, so a local model answers one prompt at a time (the KV-cached, left-padded batching this project
 needs on CPU is not there); it pads with EOS and applies its own `repetition_penalty=1.1` unless told
 otherwise; and a step that raises is logged as a warning, its batch is passed on empty and `Pipeline.run`
-returns normally (exit status 0): items are lost without an error, which this project's rules forbid. What the synthesis
-steps need on top (rule filters with reasons written aside, the project's MinHash dedup, the reward-model
+returns normally (exit status 0): items are lost without an error, which this project's rules forbid. What the
+synthesis steps need on top (rule filters with reasons written aside, the project's MinHash dedup, the reward-model
 filter, labelling sheets) would all be custom steps anyway; so the steps here are plain functions over a
 small resumable runner, and generation reuses the project's batched `complete_chats` and the `openai` client.
 """

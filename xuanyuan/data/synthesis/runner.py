@@ -86,8 +86,8 @@ class SynthesisRun:
 
     def filter(self, step: str, items: Sequence[dict], verdicts: Sequence[str | None]) -> list[dict]:
         """Keep the items whose verdict is None; the others are dropped with the verdict as reason."""
-        marked = [item if verdict is None else {**item, DROPPED: verdict} for item, verdict in zip(items, verdicts,
-                                                                                                  strict=True)]  # fmt: skip
+        pairs = zip(items, verdicts, strict=True)
+        marked = [item if verdict is None else {**item, DROPPED: verdict} for item, verdict in pairs]
         return self._count(step, len(items), marked)
 
     def _count(self, step: str, items_in: int, outputs: list[dict]) -> list[dict]:
