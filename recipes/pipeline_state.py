@@ -33,6 +33,7 @@ class Stage:
     summary: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     images: list[str] = field(default_factory=list)
+    sections: list[str] = field(default_factory=list)  # Markdown files whose text goes into report.md
 
 
 @dataclass
@@ -192,9 +193,10 @@ def summary_text(stage: Stage, metrics: dict) -> str:
 
 
 def result_entry(stage: Stage, record: StageRecord, reused: bool, output_dir: Path) -> dict:
-    """A stage's row of report.json (`description`, `seconds`, `metrics` as before; `reused`, `images`,
-    `peak_rss_mib` added)."""
+    """A stage's row of report.json (`description`, `seconds`, `metrics` as before; `reused`, `images`, the text
+    of its `sections` and `peak_rss_mib` added)."""
     images = [os.path.relpath(image, output_dir) for image in stage.images if os.path.exists(image)]
+    sections = [Path(path).read_text(encoding="utf-8") for path in stage.sections if os.path.exists(path)]
     return {
         "description": stage.description,
         "seconds": record.seconds,
@@ -202,6 +204,7 @@ def result_entry(stage: Stage, record: StageRecord, reused: bool, output_dir: Pa
         "metrics": record.metrics,
         "reused": reused,
         "images": images,
+        "sections": sections,
     }
 
 
@@ -240,9 +243,11 @@ def markdown_report(report: dict, stages: list[Stage]) -> str:
             f"| {stage.name} | {stage.description} | {seconds} | {memory} | {summary_text(stage, result['metrics'])} |"
         )
     for stage in shown:
-        if results[stage.name]["images"]:
+        images, sections = results[stage.name]["images"], results[stage.name].get("sections", [])
+        if images or sections:
             lines += ["", f"## {stage.name}", ""]
-            lines += [f"![{Path(image).name}]({image})" for image in results[stage.name]["images"]]
+            lines += [text.rstrip("\n") + "\n" for text in sections]
+            lines += [f"![{Path(image).name}]({image})" for image in images]
     return "\n".join(lines) + "\n"
 
 

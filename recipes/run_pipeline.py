@@ -5,7 +5,8 @@
 
 The YAML lists stages: `name`, `command`, optional `description`, `metrics` (a JSON file), `summary` (its keys,
 dotted for nested values: `counts.raw_docs`), `outputs` (paths the stage writes besides `--output_dir` and
-`metrics`) and `images` (pictures embedded in report.md). `{output_dir}` in commands and paths is replaced, and
+`metrics`), `images` (pictures embedded in report.md) and `sections` (Markdown files whose text report.md
+includes). `{output_dir}` in commands and paths is replaced, and
 `{seed}` by the YAML's top-level `seed` (or `--seed`: the training seed of every stage that takes one); a
 leading `python` becomes this interpreter.
 

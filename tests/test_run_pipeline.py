@@ -126,6 +126,7 @@ out = pathlib.Path(args.output_dir)
 out.mkdir(parents=True, exist_ok=True)
 if args.image:
     (out / "plot.png").write_bytes(b"png")
+    (out / "notes.md").write_text("| funnel | 3 |\\n")
 (out / "m.json").write_text(json.dumps({"value": value, "verbose": os.environ.get("XUANYUAN_VERBOSE")}))
 """
 
@@ -202,7 +203,8 @@ def cpu_model() -> str:
 
 def test_unchanged_rerun_executes_nothing_and_reports_the_same(fake):
     images = ["{output_dir}/a/plot.png", "{output_dir}/a/absent.png"]
-    stages = [fake.stage("a", options="--image", images=images), fake.stage("b", "a")]
+    sections = ["{output_dir}/a/notes.md", "{output_dir}/a/absent.md"]
+    stages = [fake.stage("a", options="--image", images=images, sections=sections), fake.stage("b", "a")]
     first = fake.run(stages)
     assert first.returncode == 0, first.stderr
     assert fake.executed() == ["a", "b"]
@@ -219,6 +221,7 @@ def test_unchanged_rerun_executes_nothing_and_reports_the_same(fake):
     markdown = (fake.out / "report.md").read_text()
     assert markdown.startswith(f"# Pipeline report\n\nMachine: {cpu_model()} (")
     assert "![plot.png](a/plot.png)" in markdown and "absent.png" not in markdown
+    assert "## a\n\n| funnel | 3 |\n" in markdown  # the section's text, before the image
     assert "| a | fake a | " in markdown and "(reused)" in markdown
     machine = after["machine"]
     assert machine["cpu_model"] == cpu_model() and machine["threads"] >= 1
