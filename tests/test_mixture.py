@@ -121,6 +121,14 @@ def test_sampler_batches_one_bucket_and_follow_token_ratios():
     assert tokens["a"] / (tokens["a"] + tokens["b"]) == pytest.approx(0.75, abs=0.03)
 
 
+def test_sampler_rows_per_batch_are_nearest_to_the_token_budget():
+    # 1024 tokens per batch: 384-token rows come 3 to a batch (1152 is nearer than 768), 448-token rows 2 (896)
+    lengths = [128] * 8 + [384] * 6 + [448] * 4 + [2048]
+    sampler = MixtureBatchSampler(lengths, ["a"] * len(lengths), lengths, MixtureState(base_ratios={"a": 1.0}),
+                                  tokens_per_batch=1024)  # fmt: skip
+    assert sampler.batch_rows == {128: 8, 384: 3, 448: 2, 2048: 1}
+
+
 def test_sampler_replays_exactly_after_a_mid_run_change():
     state = MixtureState(base_ratios={"a": 0.5, "b": 0.5})
     sampler = make_sampler(state)

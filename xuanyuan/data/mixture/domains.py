@@ -150,7 +150,7 @@ class MixtureBatchSampler:
     it holds (divided by its batch's token count, so each bucket receives its share of *tokens*); then
     each row's domain in proportion to `ratio_d x share of domain d's tokens in that bucket`, and the row
     is the next one of that (domain, bucket) queue, reshuffled each time it runs out. A bucket of length
-    `L` gets `max(1, tokens_per_batch // L)` rows.
+    `L` gets `max(1, round(tokens_per_batch / L))` rows, the count nearest to the batch's token budget.
 
     One pass (`len`) is as many batches as hold the corpus's tokens, rounded up to a multiple of
     `num_processes` so that every process gets the same number. The state of the queues at epoch `e`
@@ -169,7 +169,7 @@ class MixtureBatchSampler:
     ):
         self.mixture, self.seed, self.epoch, self.next_batch = mixture, seed, 0, 0
         self.buckets = sorted(set(int(n) for n in row_lengths))
-        self.batch_rows = {b: max(1, tokens_per_batch // b) for b in self.buckets}
+        self.batch_rows = {b: max(1, round(tokens_per_batch / b)) for b in self.buckets}
         self.domains = sorted(set(row_domains))
         unknown = set(self.domains) - set(mixture.base_ratios)
         if unknown:
