@@ -202,7 +202,10 @@ def test_rejects_file_rows_say_where_and_what(tmp_path):
 
 # --- every custom exception crosses process boundaries -----------------------------------------------------
 # Exceptions with their own __init__: constructor arguments and the attributes that must survive.
-CUSTOM_INIT = {"RecordError": (("d.jsonl", 3, "text", "missing"), ("path", "line", "field", "problem"))}
+CUSTOM_INIT = {
+    "RecordError": (("d.jsonl", 3, "text", "missing"), ("path", "line", "field", "problem")),
+    "SheetError": (("s.csv", 3, "label", "unknown label"), ("path", "line", "field", "problem")),
+}
 
 
 def project_exceptions() -> list[type]:

@@ -4,7 +4,8 @@ Every loader in the project reads its records through here, so every loader take
 bad record is reported the same way everywhere: `RecordError: data.jsonl, line 17, field 'text': expected a
 non-empty string`. A source (`resolve_sources`) is a local file or glob, an fsspec URL (`s3://…`,
 `hf://…`), or a Hub dataset id `name[:config]:split`; files are `.jsonl`/`.json` (optionally `.gz` or
-`.zst`) or `.parquet`. Text is UTF-8 (a leading BOM and CRLF line ends are accepted); a byte that does not
+`.zst`) or `.parquet`. Sheets people fill in (CSV) are read by `read_sheet`, whose errors name the spreadsheet
+row and column (`SheetError`). Text is UTF-8 (a leading BOM and CRLF line ends are accepted); a byte that does not
 decode is an error naming its line and file offset, never a bare `UnicodeDecodeError`. `on_bad_record` is
 the one switch of every loader: `error` stops at the first bad record, `skip` counts it and writes it to a
 rejects file (`load_records`, `write_rejects`).
@@ -13,12 +14,13 @@ rejects file (`load_records`, `write_rejects`).
 from __future__ import annotations
 
 import codecs
+import csv
 import hashlib
 import io
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from glob import has_magic
 from pathlib import Path
@@ -42,6 +44,16 @@ class RecordError(ValueError):
     def __reduce__(self):
         # rebuilt from its four arguments, so it crosses process boundaries (datatrove/multiprocessing workers)
         return type(self), (self.path, self.line, self.field, self.problem), self.__dict__
+
+
+class SheetError(RecordError):
+    """A bad cell of a CSV sheet; names the file, the row as a spreadsheet numbers it (the header is row 1) and
+    the column, which is what a person who filled the sheet can find (a cell may span several lines of the file)."""
+
+    def __init__(self, path: str | Path, line: int, field: str | None, problem: str):
+        super().__init__(path, line, field, problem)
+        where = f"{self.path}, row {line}" + (f", column {field!r}" if field else "")
+        self.args = (f"{where}: {problem}",)
 
 
 @dataclass(frozen=True)
@@ -272,6 +284,28 @@ def load_records(
         write_rejects(rejects_path, rejects)
     problems = Counter(row["field"] or "record" for row in rejects)
     return parsed, LoadReport(len(parsed), len(rejects), problems, str(rejects_path) if written else None, rejects)
+
+
+def read_sheet(path: str | Path, columns: Sequence[str]) -> list[Record]:
+    """The rows of a CSV sheet (UTF-8, a BOM accepted) as records keyed by its header, `line` being the spreadsheet
+    row; empty rows are left out, short rows (a spreadsheet drops trailing empty cells) are padded with "". A
+    missing column of `columns`, or a row with more cells than the header, is a `SheetError`."""
+    with io.StringIO(read_text(path), newline="") as handle:
+        rows = list(csv.reader(handle))
+    if not rows:
+        raise SheetError(path, 1, None, "empty file (expected a header row)")
+    header = [name.strip() for name in rows[0]]
+    missing = [name for name in columns if name not in header]
+    if missing:
+        raise SheetError(path, 1, missing[0], f"missing column; the header is {header}")
+    records = []
+    for number, cells in enumerate(rows[1:], start=2):
+        if len(cells) > len(header) and any(cell.strip() for cell in cells[len(header) :]):
+            raise SheetError(path, number, None, f"{len(cells)} cells but the header has {len(header)} columns")
+        if any(cell.strip() for cell in cells):
+            cells = (cells + [""] * len(header))[: len(header)]
+            records.append(Record(str(path), number, dict(zip(header, cells, strict=True))))
+    return records
 
 
 def require_text(record: Record, field: str) -> str:

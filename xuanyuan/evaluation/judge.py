@@ -13,13 +13,16 @@ matter to it, so both passes agree up to a tie); `LLMJudge` asks a causal LM a f
 compares log P(" 1") with log P(" 2") after the chat template's generation prompt — read from the logits,
 not from sampled text, so the verdict is deterministic and never unparsable.
 For people, `write_rater_sheet` writes a blind CSV (answers shuffled per item, three rater columns) and
-a separate key saying which model wrote which answer.
+a separate key saying which model wrote which answer; `read_rater_sheet` reads the filled sheet back into
+good / same / bad per rater and by majority vote, with the raters' agreement (all three agree; Fleiss' kappa).
 """
 
 from __future__ import annotations
 
 import csv
 import random
+import unicodedata
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +31,9 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from ..data.conversations import conversation_text
 from ..data.preferences import encode_conversation
+from ..data.records import SheetError, read_sheet
 from ..utils.padding import pad
 from .reward_report import check_padding, score_sequences
 
@@ -69,13 +74,6 @@ JUDGE_PROMPT = (
     "问题：{question}\n\n回答1：{first}\n\n回答2：{second}\n\n"
     "请只回答更好的回答的编号：1或2。"
 )
-
-
-def _question(prompt: list[dict]) -> str:
-    if len(prompt) == 1:
-        return prompt[0]["content"]
-    names = {"system": "系统", "user": "用户", "assistant": "助手"}
-    return "\n".join(f"{names[m['role']]}：{m['content']}" for m in prompt)
 
 
 class LLMJudge:
@@ -120,7 +118,7 @@ class LLMJudge:
     def __call__(self, prompts: list[list[dict]], first: list[str], second: list[str]) -> list[str]:
         sequences = []
         for prompt, a, b in zip(prompts, first, second, strict=True):
-            question = self.template.format(question=_question(prompt), first=a, second=b)
+            question = self.template.format(question=conversation_text(prompt), first=a, second=b)
             text = self.tokenizer.apply_chat_template(
                 [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
             )
@@ -171,7 +169,10 @@ def pairwise_compare(judge: Judge, prompts: list[list[dict]], answers: list[str]
     return Comparison(forward, backward, [outcome(f, b) for f, b in zip(forward, backward, strict=True)])
 
 
-RATER_COLUMNS = ["id", "question", "answer_1", "answer_2", "rater_1", "rater_2", "rater_3"]
+RATERS = ["rater_1", "rater_2", "rater_3"]
+RATER_COLUMNS = ["id", "question", "answer_1", "answer_2", *RATERS]
+RATINGS = ("1", "2", "same")
+OUTCOMES = ("good", "same", "bad")
 
 
 def write_rater_sheet(
@@ -202,6 +203,78 @@ def write_rater_sheet(
             shown = [(name_a, answers_a[index]), (name_b, answers_b[index])]
             if rng.random() < 0.5:
                 shown.reverse()
-            sheet_writer.writerow([item_id, _question(prompts[index]), shown[0][1], shown[1][1], "", "", ""])
+            sheet_writer.writerow([item_id, conversation_text(prompts[index]), shown[0][1], shown[1][1], "", "", ""])
             judged = judge_outcomes[index] if judge_outcomes else ""
             key_writer.writerow([item_id, shown[0][0], shown[1][0], judged])
+
+
+def read_rater_sheet(sheet_path: str | Path, key_path: str | Path, model_name: str) -> dict:
+    """good / same / bad for `model_name` against the other model of a filled `write_rater_sheet` sheet.
+
+    Per rater (a blank cell is counted as unrated) and by majority vote (an outcome at least two of the three
+    raters gave; else `no_majority`); agreement over the items all three rated: the share where all three agree
+    and Fleiss' kappa; and, where the key holds the automatic judge's outcomes, how often the majority agrees with
+    it. A rating other than 1, 2 or same, or an id missing from the key, is a `SheetError` naming file, row and
+    column.
+    """
+    key = {row.data["id"]: row for row in read_sheet(key_path, ["id", "answer_1_model", "answer_2_model"])}
+    per_rater = {rater: Counter(dict.fromkeys((*OUTCOMES, "unrated"), 0)) for rater in RATERS}
+    majority, votes, judged, baselines = Counter(dict.fromkeys((*OUTCOMES, "no_majority"), 0)), [], [], set()
+    sheet = read_sheet(sheet_path, ["id", *RATERS])
+    for row in sheet:
+        entry = key.get(row.data["id"])
+        if entry is None:
+            raise SheetError(row.path, row.line, "id", f"{row.data['id']!r} is not in the key {key_path}")
+        models = (entry.data["answer_1_model"], entry.data["answer_2_model"])
+        if model_name not in models:
+            problem = f"names the models {models[0]!r} and {models[1]!r}; {model_name!r} is neither"
+            raise SheetError(entry.path, entry.line, "answer_1_model", problem)
+        baselines.add(models[1 - models.index(model_name)])
+        outcomes = []
+        for rater in RATERS:
+            rating = unicodedata.normalize("NFKC", row.data[rater]).strip().lower()
+            if not rating:
+                per_rater[rater]["unrated"] += 1
+                continue
+            if rating not in RATINGS:
+                raise SheetError(row.path, row.line, rater, f"{row.data[rater]!r}: write 1, 2 or same")
+            outcome = "same" if rating == "same" else "good" if models[int(rating) - 1] == model_name else "bad"
+            per_rater[rater][outcome] += 1
+            outcomes.append(outcome)
+        top, count = Counter(outcomes).most_common(1)[0] if outcomes else (None, 0)
+        majority[top if count >= 2 else "no_majority"] += 1
+        if count >= 2 and entry.data.get("judge_outcome"):
+            judged.append(top == entry.data["judge_outcome"])
+        if len(outcomes) == len(RATERS):
+            votes.append([outcomes.count(outcome) for outcome in OUTCOMES])
+    decided = majority["good"] + majority["bad"]
+    return {
+        "model": model_name,
+        "baseline": "/".join(sorted(baselines)),
+        "num_items": len(sheet),
+        "per_rater": {rater: dict(counts) for rater, counts in per_rater.items()},
+        "majority": {**majority, "win_rate": majority["good"] / len(sheet) if sheet else None,
+                     "decided_win_rate": majority["good"] / decided if decided else None},
+        "agreement": {
+            "items_rated_by_all": len(votes),
+            "all_agree": sum(max(v) == len(RATERS) for v in votes) / len(votes) if votes else None,
+            "fleiss_kappa": fleiss_kappa(votes),
+        },
+        "majority_agrees_with_judge": sum(judged) / len(judged) if judged else None,
+    }  # fmt: skip
+
+
+def fleiss_kappa(counts: list[list[int]]) -> float | None:
+    """Fleiss' kappa of items rated by the same number of raters: `counts[i][j]` raters put item i in category j.
+    None when there is nothing to measure (no items, or every rating in one category). Written out because the
+    formula is ten lines and the libraries that have it (statsmodels) are not otherwise needed here."""
+    if not counts:
+        return None
+    raters = sum(counts[0])
+    if raters < 2 or any(sum(row) != raters for row in counts):
+        raise ValueError(f"Fleiss' kappa needs the same number (at least 2) of ratings per item, got {counts}")
+    items = len(counts)
+    observed = sum((sum(n * n for n in row) - raters) / (raters * (raters - 1)) for row in counts) / items
+    shares = [sum(row[j] for row in counts) / (items * raters) for j in range(len(counts[0]))]
+    expected = sum(p * p for p in shares)
+    return None if expected == 1 else (observed - expected) / (1 - expected)
