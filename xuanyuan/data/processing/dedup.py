@@ -20,6 +20,8 @@ Bucket matching and the final filter are datatrove's blocks; the rest is ours:
   0.03 near 0.7 with 200 hashes, which is what costs precision near the threshold. Each component keeps
   its first document (lowest task, then position), so the choice does not depend on the order pairs were
   found.
+- `near_duplicate_roots`: the same shingles, signatures, band matching, exact verification and components for a
+  small batch held in memory (the synthesis filters' near-duplicate rule), without datatrove's files and tasks.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from __future__ import annotations
 import re
 import struct
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -385,3 +387,29 @@ class VerifiedMinhashCluster(PipelineStep):
                 self.stat_update("documents_to_remove", value=len(docs))
                 with self.output_folder.open(f"{task:06d}.remove", "wb") as handle:
                     handle.write(struct.pack(f"<{len(docs)}I", *sorted(docs)))
+
+
+def near_duplicate_roots(texts: Sequence[str], config: DedupConfig) -> list[int]:
+    """Near-dedup of a batch held in memory (e.g. synthesized instructions, not a corpus): for each text, the index
+    of the first text of its near-duplicate component (its own index when it has none).
+
+    The pipeline's steps on the same shingles and signatures, without files: texts that share every value of one
+    LSH band are candidates, a candidate pair is joined when the exact shingle Jaccard reaches `dedup_threshold`,
+    and `component_roots` makes the components. Texts with the same shingle string (too short for one shingle
+    included) are joined directly, and only the first of them enters the LSH step."""
+    signer = CharMinhashSignature("memory://", config)  # only its shingle hashing and signature: nothing is written
+    rows, same_text, buckets = config.rows_per_band, defaultdict(list), defaultdict(list)
+    for index, text in enumerate(texts):
+        same_text[shingle_string(text)].append(index)
+    for first, *_ in same_text.values():
+        hashes = signer.get_shingles(texts[first])
+        if hashes.size:
+            signature = signer.get_signature(hashes)
+            for band in range(config.num_bands):
+                buckets[band, signature[band * rows : (band + 1) * rows].tobytes()].append(first)
+    pairs = {(group[0], other) for group in same_text.values() for other in group[1:]}
+    candidates = {(a, b) for members in buckets.values() for i, a in enumerate(members) for b in members[i + 1 :]}
+    sets = {index: shingles(texts[index], config) for index in set(chain.from_iterable(candidates))}
+    pairs |= {(a, b) for a, b in candidates if jaccard(sets[a], sets[b]) >= config.dedup_threshold}
+    roots = component_roots(pairs)
+    return [roots.get(index, index) for index in range(len(texts))]
