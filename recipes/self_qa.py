@@ -14,6 +14,7 @@ finished chunks.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 
@@ -68,11 +69,19 @@ def _parsed(value: str | dict | None, name: str) -> str | dict | None:
     return value
 
 
-def _section(value: str | dict | None, name: str) -> dict:
-    value = _parsed(value, name)
-    if value is not None and not isinstance(value, dict):
-        raise SystemExit(f"error: {name} must be a mapping of its fields, got {value!r}")
-    return value or {}
+def _config(cls: type, value: str | dict | None, name: str):
+    """`cls` built from the mapping `value`; an unknown key or a bad value is an error naming the option."""
+    value = _parsed(value, name) or {}
+    if not isinstance(value, dict):
+        raise SystemExit(f"error: {name} must be a mapping of {cls.__name__} fields, got {value!r}")
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise SystemExit(f"error: {name}: unknown key(s) {unknown}; {cls.__name__} has {known}")
+    try:
+        return cls(**value)
+    except (TypeError, ValueError) as error:
+        raise SystemExit(f"error: {name}: {error}") from None
 
 
 def report_markdown(funnel: str, records: list[dict], shown: int = 3) -> str:
@@ -98,12 +107,14 @@ def main(args: SelfQAArguments) -> dict:
         raise SystemExit("error: give --generator (a model folder, or openai:<model>@<base_url>)")
     if not (args.documents or args.tables or args.triples):
         raise SystemExit("error: give knowledge: --documents, --tables and/or --triples")
-    spec = GeneratorSpec.parse(_parsed(args.generator, "generator"))
+    generator_spec = _parsed(args.generator, "generator")
+    spec = _config(GeneratorSpec, generator_spec, "generator") if isinstance(generator_spec, dict) else generator_spec
+    spec = GeneratorSpec.parse(spec)
     config = SelfQAConfig(
         num_questions=args.num_questions,
-        instruction_sampling=Sampling(**_section(args.instruction_sampling, "instruction_sampling")),
-        answer_sampling=Sampling(**_section(args.answer_sampling, "answer_sampling")),
-        filters=FilterConfig(**_section(args.filters, "filters")),
+        instruction_sampling=_config(Sampling, args.instruction_sampling, "instruction_sampling"),
+        answer_sampling=_config(Sampling, args.answer_sampling, "answer_sampling"),
+        filters=_config(FilterConfig, args.filters, "filters"),
         templates=args.templates,
         chunk_size=args.chunk_size,
     )

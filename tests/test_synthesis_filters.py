@@ -180,3 +180,16 @@ def test_filter_pairs_runs_one_step_per_rule_and_writes_the_reasons_aside(tmp_pa
     assert [p["id"] for p in without_grounding] == ["made_up", "again"]
     with pytest.raises(ValueError, match=r"unknown filter rule\(s\) \['typo'\]"):
         filter_pairs(run, pairs, CONFIG, rules=("typo",))
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"min_grounding": 1.5}, "min_grounding must be a number from 0 to 1, got 1.5"),
+        ({"near_duplicate_threshold": "high"}, "near_duplicate_threshold must be a number from 0 to 1, got 'high'"),
+        ({"near_duplicate_ngram": 0}, "near_duplicate_ngram must be a positive integer, got 0"),
+    ],
+)
+def test_bad_thresholds_are_named(settings, message):
+    with pytest.raises(ValueError, match=message):
+        FilterConfig(**settings)

@@ -23,6 +23,7 @@ from script_loading import load_script
 from xuanyuan import XuanYuanConfig, XuanYuanForCausalLM
 from xuanyuan.cli import parse_recipe_args
 from xuanyuan.data.records import RecordError, SheetError, write_jsonl
+from xuanyuan.data.sft_data import load_sft_dataset
 from xuanyuan.data.synthesis.filters import FilterConfig
 from xuanyuan.data.synthesis.generators import GenerationStats
 from xuanyuan.data.synthesis.knowledge import (
@@ -319,6 +320,8 @@ def test_self_qa_turns_scripted_replies_into_records_and_a_funnel(tmp_path):
         record("e1#1/q1", "e1#1", "When was Orion Bank founded?", "en.jsonl"),
     ]
     summary = run.finish({"self_qa": records}, [generator])
+    dataset, loaded = load_sft_dataset([str(tmp_path / "run" / "self_qa.jsonl")])  # what SFT trains on
+    assert loaded.kept == 4 and set(dataset["category"]) == {"self_qa"}
     assert [(s["step"], s["items_in"], s["items_out"], s["dropped"]) for s in summary["funnel"]] == [
         ("instructions", 4, 11, {"malformed": 1}),
         ("answers", 11, 11, {}),
@@ -370,6 +373,25 @@ def test_shipped_templates_ask_in_the_items_language():
 )
 def test_numbered_lines_are_the_questions(reply, questions):
     assert parse_questions(reply) == questions
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--filters", '{"min_groundin": 0.5}', r"filters: unknown key\(s\) \['min_groundin'\]; FilterConfig has"),
+        ("--filters", '{"min_grounding": 2}', "error: filters: min_grounding must be a number from 0 to 1, got 2"),
+        ("--answer_sampling", '{"num_samples": 2}', "answer_sampling.num_samples must be 1"),
+        ("--instruction_sampling", "{bad", "error: --instruction_sampling is not a valid JSON object"),
+        ("--generator", '{"model": "m", "kind": "openai"}', "error: generator: .*kind 'openai' needs a base_url"),
+    ],
+)
+def test_recipe_names_the_bad_option(tmp_path, option, value, message):
+    write_jsonl(tmp_path / "docs.jsonl", company_documents())
+    argv = ["--generator", "unused", "--documents", str(tmp_path / "docs.jsonl"),
+            "--output_dir", str(tmp_path / "run"), option, value]  # fmt: skip
+    (args,) = parse_recipe_args([recipe.SelfQAArguments], argv=argv)
+    with pytest.raises((SystemExit, ValueError), match=message):
+        recipe.main(args)
 
 
 # --- the recipe with a real tiny model -------------------------------------------------------------------------------

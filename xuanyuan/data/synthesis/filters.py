@@ -67,6 +67,15 @@ class FilterConfig:
     near_duplicate_ngram: int = 3  # instructions are short: 3-grams (the corpus dedup uses 5)
     text_references: list[str] = field(default_factory=lambda: list(TEXT_REFERENCES))
 
+    def __post_init__(self):
+        for name in ("min_grounding", "min_cjk_share", "near_duplicate_threshold"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not 0 <= value <= 1:
+                raise ValueError(f"{name} must be a number from 0 to 1, got {value!r}")
+        for name in ("grounding_ngram_zh", "grounding_ngram_en", "near_duplicate_ngram"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+
     def dedup_config(self) -> DedupConfig:
         return DedupConfig(dedup_threshold=self.near_duplicate_threshold, ngram_size=self.near_duplicate_ngram)
 
