@@ -84,6 +84,12 @@ def _config(cls: type, value: str | dict | None, name: str):
         raise SystemExit(f"error: {name}: {error}") from None
 
 
+def _config_or(cls: type, value: str | dict, name: str, from_text):
+    """`cls` from a mapping (YAML, or JSON on the command line), else `from_text(value)`."""
+    value = _parsed(value, name)
+    return _config(cls, value, name) if isinstance(value, dict) else from_text(value)
+
+
 def report_markdown(funnel: str, records: list[dict], shown: int = 3) -> str:
     lines = ["### Self-QA funnel", "", funnel.rstrip("\n"), ""]
     if records:
@@ -107,9 +113,7 @@ def main(args: SelfQAArguments) -> dict:
         raise SystemExit("error: give --generator (a model folder, or openai:<model>@<base_url>)")
     if not (args.documents or args.tables or args.triples):
         raise SystemExit("error: give knowledge: --documents, --tables and/or --triples")
-    generator_spec = _parsed(args.generator, "generator")
-    spec = _config(GeneratorSpec, generator_spec, "generator") if isinstance(generator_spec, dict) else generator_spec
-    spec = GeneratorSpec.parse(spec)
+    spec = _config_or(GeneratorSpec, args.generator, "generator", GeneratorSpec.parse)
     config = SelfQAConfig(
         num_questions=args.num_questions,
         instruction_sampling=_config(Sampling, args.instruction_sampling, "instruction_sampling"),
@@ -121,8 +125,11 @@ def main(args: SelfQAArguments) -> dict:
     knowledge_config = KnowledgeConfig(args.max_chars, args.language, on_bad_record=args.on_bad_record,
                                        max_items=args.max_items, seed=args.seed)  # fmt: skip
     run = SynthesisRun(args.output_dir, args.seed, args.overwrite)
-    tables = [_parsed(table, "tables") for table in args.tables]
-    tables = [t if isinstance(t, dict) else TableSpec(t, args.table_title, args.key_columns) for t in tables]
+
+    def table_at(path: str) -> TableSpec:
+        return TableSpec(path, args.table_title, args.key_columns)
+
+    tables = [_config_or(TableSpec, table, "tables", table_at) for table in args.tables]
     knowledge = load_knowledge(knowledge_config, args.documents, tables, args.triples)
     if args.on_bad_record == "skip":
         write_rejects(run.dir / "knowledge_rejects.jsonl", knowledge.rejects)

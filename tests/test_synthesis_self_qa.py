@@ -383,6 +383,7 @@ def test_numbered_lines_are_the_questions(reply, questions):
         ("--answer_sampling", '{"num_samples": 2}', "answer_sampling.num_samples must be 1"),
         ("--instruction_sampling", "{bad", "error: --instruction_sampling is not a valid JSON object"),
         ("--generator", '{"model": "m", "kind": "openai"}', "error: generator: .*kind 'openai' needs a base_url"),
+        ("--tables", '{"path": "t.csv", "titel": "公司"}', r"error: tables: unknown key\(s\) \['titel'\]; TableSpec"),
     ],
 )
 def test_recipe_names_the_bad_option(tmp_path, option, value, message):
