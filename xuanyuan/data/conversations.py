@@ -1,5 +1,6 @@
 """Chat turns in records: one check of a `messages` list, used by every loader that reads conversations (SFT
-data, preference prompts, RL prompts, generation examples), so they accept and refuse the same things."""
+data, preference prompts, RL prompts, generation examples), so they accept and refuse the same things; and the
+one plain-text rendering of a conversation that people read (judge prompts, rater and labelling sheets)."""
 
 from __future__ import annotations
 
@@ -45,3 +46,13 @@ def prompt_messages(record: Record, fields: tuple[str, ...] = ("prompt", "messag
     if isinstance(record.data.get(name), list):
         return check_messages(record, record.data[name], name, last_role="user")
     return [{"role": "user", "content": require_text(record, name)}]
+
+
+ROLE_NAMES = {"system": "系统", "user": "用户", "assistant": "助手"}
+
+
+def conversation_text(messages: list[dict]) -> str:
+    """A prompt as people read it: a single turn's text, else one `角色：text` line per turn."""
+    if len(messages) == 1:
+        return messages[0]["content"]
+    return "\n".join(f"{ROLE_NAMES[m['role']]}：{m['content']}" for m in messages)
