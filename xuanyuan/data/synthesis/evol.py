@@ -166,6 +166,12 @@ def evolve_questions(
     """The SFT records of every surviving rewrite of every round (round 1 first, each in input order).
 
     `generator` both rewrites and answers (its name is recorded in each record's `source`)."""
+
+    def answer(chunk: list[dict], seed: int) -> list[dict]:
+        prompts = [[{"role": "user", "content": item["question"]}] for item in chunk]
+        replies = generator.complete(prompts, answer_sampling, seed)
+        return [{**item, "answer": reply[0].strip()} for item, reply in zip(chunk, replies, strict=True)]
+
     bases = {item["id"]: item["question"] for item in questions}
     records = []
     for round_number in range(1, config.rounds + 1):
@@ -183,11 +189,6 @@ def evolve_questions(
                  "round": round_number}
                 for item, operation, reply in zip(chunk, operations, replies, strict=True)
             ]  # fmt: skip
-
-        def answer(chunk: list[dict], seed: int) -> list[dict]:
-            prompts = [[{"role": "user", "content": item["question"]}] for item in chunk]
-            replies = generator.complete(prompts, answer_sampling, seed)
-            return [{**item, "answer": reply[0].strip()} for item, reply in zip(chunk, replies, strict=True)]
 
         pool = [{"id": item_id, "question": question} for item_id, question in bases.items()]
         rewrite_settings = {"generator": generator.name, "operations": config.operations, "language": config.language,
