@@ -22,7 +22,7 @@ class TemplateError(ValueError):
 
 def load_templates(task: str, override: str | Path | None = None) -> dict[str, dict[str, str]]:
     """`{language: {name: template}}` of `task`, with the user's `override` file laid over the shipped one."""
-    shipped = resources.files("xuanyuan.resources").joinpath("synthesis", f"{task}.yaml")
+    shipped = resources.files("xuanyuan.resources").joinpath("synthesis").joinpath(f"{task}.yaml")
     templates = _read(str(shipped), shipped.read_text(encoding="utf-8"))
     if override:
         for language, named in _read(str(override), Path(override).read_text(encoding="utf-8")).items():
