@@ -58,7 +58,8 @@ def load_reward_scorer(args: EnsembleArguments):
 
 
 def main(args: EnsembleArguments) -> dict:
-    from xuanyuan.data.synthesis.ensemble import ensemble_answers, load_queries
+    from xuanyuan.data.conversations import load_prompts
+    from xuanyuan.data.synthesis.ensemble import ensemble_answers
     from xuanyuan.data.synthesis.generators import GeneratorSpec, build_generator
     from xuanyuan.data.synthesis.prompts import load_templates
     from xuanyuan.data.synthesis.runner import SynthesisRun, funnel_markdown
@@ -67,7 +68,7 @@ def main(args: EnsembleArguments) -> dict:
     if not args.input_files or not args.generators or not args.reward_model:
         raise SystemExit("error: --input_files, --generators and --reward_model are required")
     run = SynthesisRun(args.output_dir, args.seed, args.overwrite)
-    queries, report = load_queries(args.input_files, args.on_bad_record, Path(args.output_dir) / "rejects.jsonl")
+    queries, report = load_prompts(args.input_files, args.on_bad_record, Path(args.output_dir) / "rejects.jsonl")
     queries = queries[: args.max_queries]
     specs = [GeneratorSpec.parse(spec) for spec in args.generators]
     generators = [build_generator(spec) for spec in specs]

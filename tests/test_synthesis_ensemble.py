@@ -13,8 +13,9 @@ from script_loading import REPO, load_script
 from synthesis_helpers import ScriptedGenerator, save_tiny_model
 
 from xuanyuan import XuanYuanForCausalLM, XuanYuanForSequenceClassification
+from xuanyuan.data.conversations import load_prompts
 from xuanyuan.data.records import RecordError
-from xuanyuan.data.synthesis.ensemble import EnsembleConfig, ensemble_answers, load_queries, merge_prompt
+from xuanyuan.data.synthesis.ensemble import EnsembleConfig, ensemble_answers, merge_prompt
 from xuanyuan.data.synthesis.prompts import load_templates
 from xuanyuan.data.synthesis.runner import SynthesisRun
 from xuanyuan.evaluation.generation import Sampling
@@ -212,11 +213,11 @@ def test_queries_from_sft_and_prompt_records(tmp_path):
         {"id": "rl-1", "prompt": "久期是什么？", "category": "concept"},
         {"prompt": [{"role": "user", "content": "What is a bond?"}]},
     ])  # fmt: skip
-    queries, _ = load_queries(path)
+    queries, _ = load_prompts(path)
     assert queries == [
-        {"id": "sft-1", "prompt": [{"role": "user", "content": "什么是市盈率？"}]},  # the reply left out
-        {"id": "rl-1", "prompt": [{"role": "user", "content": "久期是什么？"}]},
-        {"id": "in.jsonl:3", "prompt": [{"role": "user", "content": "What is a bond?"}]},
+        {"id": "sft-1", "prompt": [{"role": "user", "content": "什么是市盈率？"}], "category": None},  # no reply
+        {"id": "rl-1", "prompt": [{"role": "user", "content": "久期是什么？"}], "category": "concept"},
+        {"id": "in.jsonl:3", "prompt": [{"role": "user", "content": "What is a bond?"}], "category": None},
     ]
 
 
@@ -233,7 +234,7 @@ def test_queries_from_sft_and_prompt_records(tmp_path):
 def test_bad_input_names_file_line_and_field(tmp_path, rows, line, field, problem):
     path = write_lines(tmp_path / "bad.jsonl", rows)
     with pytest.raises(RecordError, match=re.escape(f"{path}, line {line}, field {field!r}: {problem}")):
-        load_queries(path)
+        load_prompts(path)
 
 
 # --- the recipe --------------------------------------------------------------------------------------------

@@ -278,7 +278,7 @@ def test_questions_from_sft_and_question_records(tmp_path):
     [
         ([{"id": "a", "question": "久期？"}, {"id": "b", "question": ""}], 2, "question", "expected a non-empty"),
         ([{"id": "a", "text": "久期？"}], 1, "question", "missing"),
-        ([{"messages": [{"role": "assistant", "content": "你好"}]}], 1, "messages", "has no user turn"),
+        ([{"messages": [{"role": "assistant", "content": "你好"}]}], 1, "messages", "expected turns ending"),
         ([{"messages": [{"role": "banker", "content": "你好"}]}], 1, "messages[0].role", "expected one of"),
         ([{"id": "a", "question": "久期？"}, {"id": "a", "question": "复利？"}], 2, "id", "duplicate id 'a'"),
     ],

@@ -16,14 +16,12 @@ the reward is read). Funnel steps: `answer`, `empty_answer`, `score`, `threshold
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..conversations import check_messages, conversation_text, prompt_messages
+from ..conversations import conversation_text
 from ..processing.language import detect_language
-from ..records import LoadReport, Record, RecordError, check_unique_id, load_records
 from .prompts import LANGUAGES, render
 
 if TYPE_CHECKING:  # the types only: a recipe's --help must not load torch
@@ -44,32 +42,6 @@ class EnsembleConfig:
     def __post_init__(self):
         if self.language not in ("auto", *LANGUAGES):
             raise ValueError(f"language must be auto or one of {LANGUAGES}, got {self.language!r}")
-
-
-def load_queries(
-    sources: str | Path | Iterable[str | Path], on_bad_record: str = "error", rejects_path: str | Path | None = None
-) -> tuple[list[dict], LoadReport]:
-    """`{id, prompt}` of every record, `prompt` being turns that end with the user's: SFT records (`messages`; a
-    closing assistant reply is left out, the generators answer in its place), or `prompt` records (a text or
-    turns). Ids must be unique; a record without one is named by its file and line."""
-    seen: dict[str, Record] = {}
-
-    def parse(record: Record) -> dict:
-        data = record.data
-        if "messages" in data:
-            turns = check_messages(record, data["messages"], "messages")
-            if turns[-1]["role"] == "assistant":
-                turns = turns[:-1]
-            if not turns or turns[-1]["role"] != "user":
-                problem = "expected turns ending with the user's (or with the user's and the assistant's reply)"
-                raise RecordError(record.path, record.line, "messages", problem)
-        else:
-            turns = prompt_messages(record, ("prompt",))
-        item_id = str(data["id"]) if data.get("id") is not None else f"{Path(record.path).name}:{record.line}"
-        check_unique_id(seen, record, item_id)
-        return {"id": item_id, "prompt": turns}
-
-    return load_records(sources, parse, on_bad_record, rejects_path)
 
 
 def merge_prompt(templates: dict[str, dict[str, str]], language: str, prompt: list[dict], answers: list[str]) -> str:

@@ -28,9 +28,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..conversations import check_messages
+from ..conversations import load_prompts
 from ..processing.language import detect_language
-from ..records import LoadReport, Record, RecordError, check_unique_id, load_records, require_text
+from ..records import LoadReport
 from .prompts import LANGUAGES, render
 
 if TYPE_CHECKING:  # the types only: a recipe's --help must not load torch
@@ -86,24 +86,11 @@ class EvolConfig:
 def load_questions(
     sources: str | Path | Iterable[str | Path], on_bad_record: str = "error", rejects_path: str | Path | None = None
 ) -> tuple[list[dict], LoadReport]:
-    """`{id, question}` of every record: SFT records (`messages`; their first user turn is the question) or
-    `{id, question}` records. Ids must be unique; a record without one is named by its file and line."""
-    seen: dict[str, Record] = {}
-
-    def parse(record: Record) -> dict:
-        data = record.data
-        if "messages" in data:
-            turns = check_messages(record, data["messages"], "messages")
-            question = next((turn["content"] for turn in turns if turn["role"] == "user"), None)
-            if question is None:
-                raise RecordError(record.path, record.line, "messages", "has no user turn to take the question from")
-        else:
-            question = require_text(record, "question")
-        item_id = str(data["id"]) if data.get("id") is not None else f"{Path(record.path).name}:{record.line}"
-        check_unique_id(seen, record, item_id)
-        return {"id": item_id, "question": question}
-
-    return load_records(sources, parse, on_bad_record, rejects_path)
+    """`{id, question}` of every record: an SFT record's first user turn (later turns lean on the earlier
+    ones), or its `question`."""
+    prompts, report = load_prompts(sources, on_bad_record, rejects_path, text_fields=("question",))
+    first_user_turns = [next(t["content"] for t in p["prompt"] if t["role"] == "user") for p in prompts]
+    return [{"id": p["id"], "question": q} for p, q in zip(prompts, first_user_turns, strict=True)], report
 
 
 def draw_operations(seed: int, count: int, operations: Sequence[str]) -> list[str]:
