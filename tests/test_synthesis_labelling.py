@@ -16,9 +16,10 @@ from script_loading import load_script
 
 from xuanyuan import XuanYuanConfig, XuanYuanForCausalLM
 from xuanyuan.cli import parse_recipe_args
+from xuanyuan.data.conversations import load_prompts
 from xuanyuan.data.preferences import load_preference_pairs
 from xuanyuan.data.records import RecordError, SheetError, write_jsonl
-from xuanyuan.data.synthesis.candidates import load_labelling_prompts, sample_candidates
+from xuanyuan.data.synthesis.candidates import sample_candidates
 from xuanyuan.data.synthesis.generators import GenerationStats
 from xuanyuan.data.synthesis.labelling import import_labels, parse_label, write_labelling_sheet
 from xuanyuan.data.synthesis.runner import SynthesisRun
@@ -317,7 +318,7 @@ def test_prompts_come_from_sft_rl_and_plain_records(tmp_path):
         {"id": "m4", "messages": [{"role": "system", "content": "系统"}, *user("问四")]},
     ]
     write_jsonl(tmp_path / "prompts.jsonl", rows)
-    prompts, report = load_labelling_prompts(tmp_path / "prompts.jsonl")
+    prompts, report = load_prompts(tmp_path / "prompts.jsonl")
     assert prompts == [
         {"id": "s1", "prompt": user("问一"), "category": "concept"},
         {"id": "prompts.jsonl:2", "prompt": user("问二"), "category": None},
@@ -328,8 +329,8 @@ def test_prompts_come_from_sft_rl_and_plain_records(tmp_path):
     bad = {"id": "b", "messages": [*user("问"), *answers]}  # two replies: no user turn to continue
     write_jsonl(tmp_path / "bad.jsonl", [rows[0], bad, rows[0]])
     with pytest.raises(RecordError, match=r"bad\.jsonl, line 2, field 'messages': expected turns ending"):
-        load_labelling_prompts(tmp_path / "bad.jsonl")
-    kept, report = load_labelling_prompts(tmp_path / "bad.jsonl", "skip", tmp_path / "skipped.jsonl")
+        load_prompts(tmp_path / "bad.jsonl")
+    kept, report = load_prompts(tmp_path / "bad.jsonl", "skip", tmp_path / "skipped.jsonl")
     assert [p["id"] for p in kept] == ["s1"] and report.skipped == 2
     assert "duplicate id 's1'" in (tmp_path / "skipped.jsonl").read_text("utf-8")
 

@@ -4,7 +4,10 @@ one plain-text rendering of a conversation that people read (judge prompts, rate
 
 from __future__ import annotations
 
-from .records import Record, RecordError, require_text
+from collections.abc import Iterable
+from pathlib import Path
+
+from .records import LoadReport, Record, RecordError, check_unique_id, load_records, require_text
 
 ROLES = ("system", "user", "assistant")
 
@@ -46,6 +49,39 @@ def prompt_messages(record: Record, fields: tuple[str, ...] = ("prompt", "messag
     if isinstance(record.data.get(name), list):
         return check_messages(record, record.data[name], name, last_role="user")
     return [{"role": "user", "content": require_text(record, name)}]
+
+
+def load_prompts(
+    sources: str | Path | Iterable[str | Path],
+    on_bad_record: str = "error",
+    rejects_path: str | Path | None = None,
+    text_fields: tuple[str, ...] = ("prompt",),
+) -> tuple[list[dict], LoadReport]:
+    """`{id, prompt, category}` of every record, `prompt` being turns that end with the user's: from `messages`
+    (an SFT record's closing assistant reply is left out: the caller answers in its place) or from the first of
+    `text_fields` the record has (a text or turns). Ids must be unique, since they key what is made from each
+    prompt; a record without one is named by its file and line."""
+    seen: dict[str, Record] = {}
+
+    def parse(record: Record) -> dict:
+        data = record.data
+        if "messages" in data:
+            turns = check_messages(record, data["messages"], "messages")
+            if turns[-1]["role"] == "assistant":
+                turns = turns[:-1]
+            if not turns or turns[-1]["role"] != "user":
+                problem = "expected turns ending with the user's (or with the user's and the assistant's reply)"
+                raise RecordError(record.path, record.line, "messages", problem)
+        else:
+            turns = prompt_messages(record, text_fields)
+        category = data.get("category")
+        if category is not None and not isinstance(category, str):
+            raise RecordError(record.path, record.line, "category", f"expected a string, got {category!r:.40}")
+        item_id = str(data["id"]) if data.get("id") is not None else f"{Path(record.path).name}:{record.line}"
+        check_unique_id(seen, record, item_id)
+        return {"id": item_id, "prompt": turns, "category": category}
+
+    return load_records(sources, parse, on_bad_record, rejects_path)
 
 
 ROLE_NAMES = {"system": "系统", "user": "用户", "assistant": "助手"}

@@ -4,7 +4,7 @@ XuanYuan's labellers compare 2–4 responses to a prompt. `sample_candidates` as
 `sampling.num_samples` replies per prompt (at a raised temperature / top_p, so that they differ) through the
 resumable `SynthesisRun`, then sets aside, each with its reason, empty replies and exact repeats of an earlier reply
 to the same prompt (a labeller cannot prefer a response over itself), and prompts left with fewer than two distinct
-replies. Prompts are read by `load_labelling_prompts` from SFT records (`messages` ending with the assistant's
+replies. Prompts are read by `conversations.load_prompts` from SFT records (`messages` ending with the assistant's
 reply, which is left out), RL prompt records (`prompt` text or `messages` ending with the user's turn) or
 `{id, prompt}` records.
 """
@@ -12,44 +12,13 @@ reply, which is left out), RL prompt records (`prompt` text or `messages` ending
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
-from pathlib import Path
 
 from ...evaluation.generation import Sampling
-from ..conversations import check_messages, prompt_messages
-from ..records import LoadReport, Record, RecordError, check_unique_id, load_records
 from .generators import Generator
 from .labelling import LETTERS
 from .runner import SynthesisRun
-
-
-def load_labelling_prompts(
-    sources: str | Path | Iterable[str | Path], on_bad_record: str = "error", rejects_path: str | Path | None = None
-) -> tuple[list[dict], LoadReport]:
-    """`{id, prompt (messages ending with the user's turn), category}` of every record; ids must be unique (they
-    key the sheet's rows), a record without one is named by its file and line."""
-    seen: dict[str, Record] = {}
-
-    def parse(record: Record) -> dict:
-        data = record.data
-        if "messages" in data:
-            turns = check_messages(record, data["messages"], "messages")
-            if turns[-1]["role"] == "assistant":  # an SFT record: the candidates stand in for its reply
-                turns = turns[:-1]
-            if not turns or turns[-1]["role"] != "user":
-                problem = "expected turns ending with the user's (or with the user's and the assistant's reply)"
-                raise RecordError(record.path, record.line, "messages", problem)
-        else:
-            turns = prompt_messages(record, ("prompt",))
-        category = data.get("category")
-        if category is not None and not isinstance(category, str):
-            raise RecordError(record.path, record.line, "category", f"expected a string, got {category!r:.40}")
-        item_id = str(data.get("id", f"{Path(record.path).name}:{record.line}"))
-        check_unique_id(seen, record, item_id)
-        return {"id": item_id, "prompt": turns, "category": category}
-
-    return load_records(sources, parse, on_bad_record, rejects_path)
 
 
 def sample_candidates(

@@ -22,7 +22,6 @@ class TemplateError(ValueError):
 
 def load_templates(task: str, override: str | Path | None = None) -> dict[str, dict[str, str]]:
     """`{language: {name: template}}` of `task`, with the user's `override` file laid over the shipped one."""
-    # one name per joinpath: xuanyuan.resources is a namespace package, whose MultiplexedPath takes one
     shipped = resources.files("xuanyuan.resources").joinpath("synthesis").joinpath(f"{task}.yaml")
     templates = _read(str(shipped), shipped.read_text(encoding="utf-8"))
     if override:
