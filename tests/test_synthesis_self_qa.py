@@ -19,13 +19,13 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from script_loading import load_script
+from synthesis_helpers import ScriptedGenerator, save_tiny_model
 
-from xuanyuan import XuanYuanConfig, XuanYuanForCausalLM
+from xuanyuan import XuanYuanForCausalLM
 from xuanyuan.cli import parse_recipe_args
 from xuanyuan.data.records import RecordError, SheetError, write_jsonl
 from xuanyuan.data.sft_data import load_sft_dataset
 from xuanyuan.data.synthesis.filters import FilterConfig
-from xuanyuan.data.synthesis.generators import GenerationStats
 from xuanyuan.data.synthesis.knowledge import (
     KnowledgeConfig,
     TableSpec,
@@ -282,19 +282,10 @@ ANSWERS = {
 IN_REFERENCE = "are in the reference (< 50%)"
 
 
-class ScriptedGenerator:
-    """Replies looked up from the (overridden) templates' fields, with every call's sampling and seed recorded."""
-
-    def __init__(self):
-        self.name, self.stats, self.calls = "scripted", GenerationStats(), []
-
-    def complete(self, prompts, sampling, seed=None):
-        self.calls.append((len(prompts), sampling, seed))
-        replies = []
-        for prompt in prompts:
-            kind, first, second = prompt[-1]["content"].split("|")
-            replies.append([QUESTIONS[second] if kind == "Q" else ANSWERS[second]] * sampling.num_samples)
-        return replies
+def scripted_self_qa(text: str, sample: int) -> str:
+    """Replies looked up from the fields of the overriding templates (`Q|n|knowledge`, `A|knowledge|question`)."""
+    kind, _, looked_up = text.split("|")
+    return QUESTIONS[looked_up] if kind == "Q" else ANSWERS[looked_up]
 
 
 def record(question_id: str, knowledge_id: str, question: str, source: str, domain: str | None = None) -> dict:
@@ -310,7 +301,7 @@ def test_self_qa_turns_scripted_replies_into_records_and_a_funnel(tmp_path):
     config = SelfQAConfig(num_questions=4, instruction_sampling=questions, answer_sampling=Sampling(max_new_tokens=16),
                           filters=FilterConfig(max_answer_chars=40), templates=str(tmp_path / "templates.yaml"),
                           chunk_size=2)  # fmt: skip
-    generator = ScriptedGenerator()
+    generator = ScriptedGenerator("scripted", scripted_self_qa)
     run = SynthesisRun(tmp_path / "run", seed=3)
     records = run_self_qa(KNOWLEDGE, generator, config, run)
     assert records == [
@@ -346,12 +337,12 @@ def test_self_qa_turns_scripted_replies_into_records_and_a_funnel(tmp_path):
     ]
     assert dropped[0]["item"]["replies"] == [QUESTIONS[PE]]
     # two instruction chunks, then six answer chunks of two questions (the last of one), each with its own seed
-    assert [(n, s, seed) for n, s, seed in generator.calls] == [
-        (2, questions, chunk_seed(3, "instructions", 0)), (2, questions, chunk_seed(3, "instructions", 1)),
-        *[(n, config.answer_sampling, chunk_seed(3, "answers", i)) for i, n in enumerate([2, 2, 2, 2, 2, 1])],
-    ]  # fmt: skip
+    assert len(generator.prompts) == 4 + 11 and generator.prompts[0] == f"Q|4|{HUARUI}"
+    assert generator.seeds == [chunk_seed(3, "instructions", i) for i in range(2)] + [
+        chunk_seed(3, "answers", i) for i in range(6)
+    ]
     again = run_self_qa(KNOWLEDGE, generator, config, SynthesisRun(tmp_path / "run", seed=3))
-    assert again == records and len(generator.calls) == 8  # resumed from the chunk files: nothing generated
+    assert again == records and len(generator.seeds) == 8  # resumed from the chunk files: nothing generated
 
 
 def test_shipped_templates_ask_in_the_items_language():
@@ -403,17 +394,11 @@ REPLY = "1. 公司的董事长是谁？"  # what the tiny model is trained to sa
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
-    """A 1-layer model trained for 100 steps to give `REPLY` to Self-QA prompts of every knowledge kind, so a real
+    """A tiny 2-layer model trained for 100 steps to give `REPLY` to Self-QA prompts of every knowledge kind, so a real
     local generation run goes through every step with replies known in advance (greedy, with the tiny config's
     repetition penalty, each reply token leads the next candidate by more than 3 logits)."""
-    tokenizer = load_tokenizer()
-    config = XuanYuanConfig.from_preset(
-        "tiny", hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=2,
-        num_key_value_heads=2, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    model = XuanYuanForCausalLM(config)
+    folder = save_tiny_model(XuanYuanForCausalLM, tmp_path_factory.mktemp("lm"))
+    model, tokenizer = XuanYuanForCausalLM.from_pretrained(folder), load_tokenizer(folder)
     templates = load_templates("self_qa")
     knowledge = ["公司1的董事长是张1。公司1成立于2001年。", "公司：公司2；成立年份：1992；营业收入（亿元）：102.5。",
                  "概念3——定义：第3个。"]  # fmt: skip
@@ -434,9 +419,7 @@ def tiny_model(tmp_path_factory) -> Path:
         model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss.backward()
         optimizer.step()
         optimizer.zero_grad()
-    folder = tmp_path_factory.mktemp("lm")
     model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
     return folder
 
 
