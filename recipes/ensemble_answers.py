@@ -67,12 +67,13 @@ def main(args: EnsembleArguments) -> dict:
 
     if not args.input_files or not args.generators or not args.reward_model:
         raise SystemExit("error: --input_files, --generators and --reward_model are required")
-    run = SynthesisRun(args.output_dir, args.seed, args.overwrite)
+    specs = [GeneratorSpec.parse(spec) for spec in args.generators]
+    merger_spec = GeneratorSpec.parse(args.merger or specs[0])
+    models = [spec.model for spec in [*specs, merger_spec]] + [args.reward_model]
+    run = SynthesisRun(args.output_dir, args.seed, args.overwrite, models=models)
     queries, report = load_prompts(args.input_files, args.on_bad_record, Path(args.output_dir) / "rejects.jsonl")
     queries = queries[: args.max_queries]
-    specs = [GeneratorSpec.parse(spec) for spec in args.generators]
     generators = [build_generator(spec) for spec in specs]
-    merger_spec = GeneratorSpec.parse(args.merger or specs[0])
     merger = generators[specs.index(merger_spec)] if merger_spec in specs else build_generator(merger_spec)
     sampling = Sampling(args.max_new_tokens, args.temperature, args.top_p, args.num_samples)
     merge_sampling = Sampling(args.merge_max_new_tokens, args.merge_temperature, args.top_p)

@@ -37,18 +37,19 @@ class EvolArguments(EvolConfig):
 
 def main(args: EvolArguments) -> dict:
     from xuanyuan.data.synthesis.evol import evolve_questions, load_questions
-    from xuanyuan.data.synthesis.generators import build_generator
+    from xuanyuan.data.synthesis.generators import GeneratorSpec, build_generator
     from xuanyuan.data.synthesis.prompts import load_templates
     from xuanyuan.data.synthesis.runner import SynthesisRun, funnel_markdown
     from xuanyuan.evaluation.generation import Sampling
 
     if not args.input_files or not args.generator:
         raise SystemExit("error: --input_files and --generator are required")
-    run = SynthesisRun(args.output_dir, args.seed, args.overwrite)
+    spec = GeneratorSpec.parse(args.generator)
+    run = SynthesisRun(args.output_dir, args.seed, args.overwrite, models=[spec.model])
     rejects = Path(args.output_dir) / "rejects.jsonl"
     questions, report = load_questions(args.input_files, args.on_bad_record, rejects)
     questions = questions[: args.max_questions]
-    generator = build_generator(args.generator)
+    generator = build_generator(spec)
     evolve_sampling = Sampling(args.evolve_max_new_tokens, args.evolve_temperature, args.top_p)
     answer_sampling = Sampling(args.answer_max_new_tokens, args.answer_temperature, args.top_p)
     templates = load_templates("evol", args.templates)

@@ -36,7 +36,7 @@ class SampleCandidatesArguments:
 def main(args: SampleCandidatesArguments) -> dict:
     from xuanyuan.data.conversations import load_prompts
     from xuanyuan.data.synthesis.candidates import sample_candidates
-    from xuanyuan.data.synthesis.generators import build_generator
+    from xuanyuan.data.synthesis.generators import GeneratorSpec, build_generator
     from xuanyuan.data.synthesis.labelling import write_labelling_sheet
     from xuanyuan.data.synthesis.runner import SynthesisRun, funnel_markdown
     from xuanyuan.evaluation.generation import Sampling
@@ -44,9 +44,10 @@ def main(args: SampleCandidatesArguments) -> dict:
     if not args.generators:
         raise SystemExit("error: give --generators (one or more models to sample from)")
     sampling = Sampling(args.max_new_tokens, args.temperature, args.top_p, args.num_samples)
-    run = SynthesisRun(args.output_dir, args.seed, args.overwrite)
+    specs = [GeneratorSpec.parse(spec) for spec in args.generators]
+    run = SynthesisRun(args.output_dir, args.seed, args.overwrite, models=[spec.model for spec in specs])
     prompts, loaded = load_prompts(args.prompt_files, args.on_bad_record, run.dir / "skipped_prompts.jsonl")
-    generators = [build_generator(spec) for spec in args.generators]
+    generators = [build_generator(spec) for spec in specs]
     kept = sample_candidates(run, prompts, generators, sampling, args.chunk_size)
     sheet = write_labelling_sheet(kept, run.dir, args.seed) if kept else None
     summary = run.finish({"candidates": kept}, generators, {"prompts": loaded.to_dict(),

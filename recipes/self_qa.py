@@ -124,7 +124,7 @@ def main(args: SelfQAArguments) -> dict:
     )
     knowledge_config = KnowledgeConfig(args.max_chars, args.language, on_bad_record=args.on_bad_record,
                                        max_items=args.max_items, seed=args.seed)  # fmt: skip
-    run = SynthesisRun(args.output_dir, args.seed, args.overwrite)
+    run = SynthesisRun(args.output_dir, args.seed, args.overwrite, models=[spec.model])
 
     def table_at(path: str) -> TableSpec:
         return TableSpec(path, args.table_title, args.key_columns)

@@ -5,8 +5,10 @@ A run lives in one folder. `SynthesisRun.generate` maps items (dicts with a uniq
 to `<run>/<step>/chunk-NNNNN.jsonl`, so a killed run redoes at most the chunk it was in and never writes an
 item twice. The input order is fixed and a chunk's seed comes from (run seed, step, chunk index), so a resumed
 run writes exactly what an uninterrupted one would. Each step fingerprints its inputs and settings
-(`<step>/fingerprint`): resuming over changed inputs or settings is refused, naming the step, unless the run
-was opened with `overwrite=True` (which starts the run folder afresh).
+(`<step>/fingerprint`), and the contents of the run's `models` (the local model folders it generates or scores
+with: file names, sizes and modification times), so a retrained generator is never resumed from its old replies:
+resuming over changed inputs, settings or models is refused, naming the step, unless the run was opened with
+`overwrite=True` (which starts the run folder afresh).
 
 An output item with a `"dropped"` reason (`"<rule>: <detail>"`) is set aside, not lost: `finish` writes every
 dropped item, with its step and reason, to `dropped.jsonl`, and the funnel (items in / out per step, drops per
@@ -52,9 +54,20 @@ def chunk_seed(seed: int, step: str, chunk: int) -> int:
     return zlib.crc32(f"{seed}/{step}/{chunk}".encode()) & 0x7FFFFFFF
 
 
+def model_digest(model: str | Path) -> str:
+    """A local model folder's files (names, sizes, modification times) as a digest; a Hub id or name as is."""
+    folder = Path(model)
+    if not folder.is_dir():
+        return str(model)
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    listing = [(str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
+
+
 class SynthesisRun:
-    def __init__(self, output_dir: str | Path, seed: int = 0, overwrite: bool = False):
+    def __init__(self, output_dir: str | Path, seed: int = 0, overwrite: bool = False, models: Sequence[str] = ()):
         self.dir, self.seed = Path(output_dir), seed
+        self.models = {str(model): model_digest(model) for model in models}
         if overwrite and self.dir.exists():
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -100,14 +113,14 @@ class SynthesisRun:
         return kept
 
     def _check_fingerprint(self, folder: Path, step: str, items: Sequence[dict], settings: dict | None) -> None:
-        payload = json.dumps({"items": list(items), "settings": settings or {}}, sort_keys=True, ensure_ascii=False,
-                             default=str)  # fmt: skip
+        payload = json.dumps({"items": list(items), "settings": settings or {}, "models": self.models}, sort_keys=True,
+                             ensure_ascii=False, default=str)  # fmt: skip
         digest = hashlib.sha256(payload.encode("utf-8")).hexdigest()
         marker = folder / "fingerprint"
         if marker.exists() and marker.read_text(encoding="utf-8").strip() != digest:
             raise SynthesisResumeError(
-                f"{folder}: step {step!r} was started from other inputs or settings; resume with the same ones, "
-                "or start afresh (overwrite: true)"
+                f"{folder}: step {step!r} was started from other inputs, settings or models; resume with the same "
+                "ones, or start afresh (overwrite: true)"
             )
         folder.mkdir(parents=True, exist_ok=True)
         marker.write_text(digest + "\n", encoding="utf-8")
