@@ -90,13 +90,19 @@ def _config_or(cls: type, value: str | dict, name: str, from_text):
     return _config(cls, value, name) if isinstance(value, dict) else from_text(value)
 
 
-def report_markdown(funnel: str, records: list[dict], shown: int = 3) -> str:
+def report_markdown(funnel: str, records: list[dict], dropped: list[dict], shown: int = 3) -> str:
+    """The funnel, a few kept records and a few set-aside items with their reasons (the whole lists are in
+    self_qa.jsonl and dropped.jsonl)."""
     lines = ["### Self-QA funnel", "", funnel.rstrip("\n"), ""]
     if records:
-        lines += [f"### {min(shown, len(records))} of {len(records)} records", ""]
+        lines += [f"### {min(shown, len(records))} of {len(records)} kept records", ""]
     for record in records[:shown]:
         question, answer = (message["content"] for message in record["messages"])
         lines += [f"- `{record['source']['knowledge_id']}` **Q:** {question}", f"  **A:** {answer}"]
+    if dropped:
+        lines += ["", f"### {min(shown, len(dropped))} of {len(dropped)} items set aside", ""]
+    for row in dropped[:shown]:
+        lines.append(f"- step `{row['step']}`, `{row['item']['id']}`: {row['reason'][:160]}")
     return "\n".join(lines) + "\n"
 
 
@@ -140,7 +146,7 @@ def main(args: SelfQAArguments) -> dict:
     extra = {"knowledge": knowledge.counts, "knowledge_rejects": len(knowledge.rejects)}
     summary = run.finish({"self_qa": records}, [generator], extra)
     funnel = funnel_markdown(summary)
-    (run.dir / "report.md").write_text(report_markdown(funnel, records), encoding="utf-8")
+    (run.dir / "report.md").write_text(report_markdown(funnel, records, run.dropped), encoding="utf-8")
     print(funnel)
     return summary
 

@@ -438,7 +438,7 @@ def knowledge_files(folder: Path) -> list[str]:
 
 def test_tiny_recipe_runs_the_local_model_and_resumes(tmp_path, tiny_model):
     argv = ["--config", str(REPO / "recipes/tiny/self_qa.yaml"), "--generator", str(tiny_model),
-            "--output_dir", str(tmp_path / "run"), *knowledge_files(tmp_path)]  # fmt: skip
+            "--output_dir", str(tmp_path / "run"), "--max_items", "4", *knowledge_files(tmp_path)]  # fmt: skip
     (args,) = parse_recipe_args([recipe.SelfQAArguments], argv=argv)
     summary = recipe.main(args)
     assert summary["knowledge"] == {kind: {"loaded": 6, "used": 4} for kind in ("documents", "tables", "triples")}
