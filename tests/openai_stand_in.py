@@ -161,13 +161,17 @@ class StandIn:
         self.stderr = tempfile.TemporaryFile()
         command = [sys.executable, __file__, "--port", "0", *flags]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
-        ready, _, _ = select.select([self.process.stdout], [], [], startup_timeout)
-        line = self.process.stdout.readline().strip() if ready else ""
-        if not line.isdigit():
-            self.stop()
-            self.stderr.seek(0)
-            raise RuntimeError(f"the stand-in did not start ({' '.join(flags)}): {self.stderr.read().decode()}")
-        self.port = int(line)
+        deadline, printed = time.monotonic() + startup_timeout, []
+        while not (printed and printed[-1].strip().isdigit()):  # libraries may print before the port line
+            ready, _, _ = select.select([self.process.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            printed.append(self.process.stdout.readline() if ready else "")
+            if not printed[-1]:  # timed out, or the process ended
+                self._end()
+                self.stderr.seek(0)
+                output = "".join(printed) + self.stderr.read().decode()
+                self.stop()
+                raise RuntimeError(f"the stand-in did not start ({' '.join(flags)}): {output}")
+        self.port = int(printed[-1])
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
 
     def requests(self) -> list[dict]:
@@ -176,6 +180,11 @@ class StandIn:
             return json.load(response)
 
     def stop(self) -> None:
+        self._end()
+        self.process.stdout.close()
+        self.stderr.close()
+
+    def _end(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -183,8 +192,6 @@ class StandIn:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self.process.stdout.close()
-        self.stderr.close()
 
     def __enter__(self) -> StandIn:
         return self
