@@ -37,6 +37,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "reward_loss": ("reward_loss", []),
     "ppo_step_time": ("ppo_step_time", ["--model", "{model}", "--prompts", "{data}/rl/prompts.jsonl"]),
     "mc_eval_speed": ("mc_eval_speed", ["--model", "{model}", "--data_dir", "{data}/exam"]),
+    "synthesis_generation": ("synthesis_generation", ["--model", "{model}", "--prompts", "{data}/sft/test.jsonl"]),
     "dedup_quality": ("dedup_quality", []),
     "quantization": ("quantization", ["--data_dir", "{data}"]),
     "lm_safety_filters": ("lm_safety_filters", ["--data_dir", "{data}"]),

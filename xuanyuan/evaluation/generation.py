@@ -64,6 +64,9 @@ class Sampling:
     def __post_init__(self):
         if self.max_new_tokens < 1 or self.num_samples < 1 or self.temperature < 0 or not 0 < self.top_p <= 1:
             raise ValueError(f"invalid sampling settings {self}")
+        if self.temperature == 0 and self.num_samples > 1:  # every backend would return the same reply n times
+            raise ValueError(f"greedy decoding (temperature 0) gives one reply; num_samples={self.num_samples} "
+                             "needs a temperature above 0")  # fmt: skip
 
     def generate_kwargs(self) -> dict:
         if self.temperature == 0:

@@ -92,7 +92,7 @@ class GeneratorSpec:
             return cls(**value)
         if value.startswith(f"{OPENAI}:"):
             model, at, base_url = value[len(OPENAI) + 1 :].partition("@")
-            if not at:
+            if not (model and at and base_url):
                 raise ValueError(f"generator {value!r}: expected openai:<model>@<base_url>")
             return cls(model=model, kind=OPENAI, base_url=base_url)
         return cls(model=value)
@@ -177,14 +177,15 @@ class OpenAIGenerator:
             options["seed"] = seed
         for attempt in range(self.spec.max_retries + 1):
             with self._count_lock:
+                if self.spec.max_requests is not None and self.stats.requests >= self.spec.max_requests:
+                    raise RequestBudgetExceeded(  # retries count too: the cap is never passed
+                        f"{self.spec.base_url} ({self.name}): max_requests={self.spec.max_requests} reached while "
+                        "retrying; finished items are kept, rerun with a larger max_requests to continue"
+                    )
                 self.stats.requests += 1
             try:
                 response = self.client.chat.completions.create(model=self.spec.model, messages=messages, **options)
-                text = response.choices[0].message.content
-                if not isinstance(text, str):
-                    raise ValueError(f"the reply has no text content: {response.choices[0].message!r:.200}")
-                usage = response.usage.completion_tokens if response.usage else 0
-                return text.strip(), int(usage or 0)
+                return _reply(response)
             except retryable as error:  # ValueError: an unparseable or empty body
                 failure = error
                 if attempt < self.spec.max_retries:
@@ -199,6 +200,19 @@ class OpenAIGenerator:
             f"{self.spec.base_url} model {self.spec.model!r}: request for prompt {prompt!r:.80} failed after "
             f"{attempt + 1} attempt(s): {type(failure).__name__}: {failure}"
         )
+
+
+def _reply(response) -> tuple[str, int]:
+    """The first choice's text and the completion tokens; ValueError for a body that is not a chat completion
+    (the client hands a non-JSON body over as a plain string)."""
+    try:
+        text = response.choices[0].message.content
+        usage = response.usage.completion_tokens if response.usage else 0
+    except (AttributeError, IndexError, TypeError) as error:
+        raise ValueError(f"the body is not a chat completion: {str(response)!r:.200}") from error
+    if not isinstance(text, str):
+        raise ValueError(f"the reply has no text content: {response.choices[0].message!r:.200}")
+    return text.strip(), int(usage or 0)
 
 
 def _seed(seed: int | None, index: int, sample: int) -> int | None:
