@@ -371,7 +371,7 @@ def test_numbered_lines_are_the_questions(reply, questions):
     [
         ("--filters", '{"min_groundin": 0.5}', r"filters: unknown key\(s\) \['min_groundin'\]; FilterConfig has"),
         ("--filters", '{"min_grounding": 2}', "error: filters: min_grounding must be a number from 0 to 1, got 2"),
-        ("--answer_sampling", '{"num_samples": 2}', "answer_sampling.num_samples must be 1"),
+        ("--answer_sampling", '{"num_samples": 2, "temperature": 0.7}', "answer_sampling.num_samples must be 1"),
         ("--instruction_sampling", "{bad", "error: --instruction_sampling is not a valid JSON object"),
         ("--generator", '{"model": "m", "kind": "openai"}', "error: generator: .*kind 'openai' needs a base_url"),
         ("--tables", '{"path": "t.csv", "titel": "公司"}', r"error: tables: unknown key\(s\) \['titel'\]; TableSpec"),
