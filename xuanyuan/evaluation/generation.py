@@ -3,7 +3,8 @@
 Records (JSONL) are `{messages}` whose last message is the assistant's reference answer (the SFT format;
 earlier turns are the prompt), or `{prompt, reference}` with a text prompt; `id` and `category` are optional.
 Prompts are rendered with the chat template plus the generation prompt, left-padded and batched; decoding
-is greedy by default so scores are reproducible.
+is greedy by default so scores are reproducible. `complete_chats` (settings in `Sampling`) is the one batched
+chat generation: the evaluation here and the synthesis steps' local backend both use it.
 """
 
 from __future__ import annotations
