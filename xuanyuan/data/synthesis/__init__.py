@@ -1,9 +1,10 @@
 """Instruction and preference data from a user's own documents, tables and knowledge graphs.
 
 - `generators`: a local Hugging Face causal LM or an OpenAI-compatible endpoint behind one interface.
-- `runner`: resumable, chunked steps and the funnel of kept / dropped items.
-- Self-QA, Evol-Instruct, the multi-model ensemble filtered by the reward model, and candidate sampling
-  for preference labelling build on those two.
+- `runner`: resumable, chunked steps and the funnel of kept / dropped items; `prompts`: the zh/en templates.
+- `knowledge` (documents, tables, knowledge-graph triples as text items), `filters` and `self_qa`: Self-QA.
+- `evol`: Evol-Instruct; `ensemble`: several generators' answers filtered by the reward model and merged.
+- `candidates` and `labelling`: sampled responses on labelling sheets, and filled sheets back as preferences.
 
 Why not distilabel (tried: distilabel 1.5.3 with transformers 5.23 and TRL 1.16, December 2026). It installs
 and its `Pipeline` runs, but its `TransformersLLM` hands the prompts to a `text-generation` pipeline without
