@@ -11,21 +11,19 @@ import re
 from pathlib import Path
 
 import pytest
-import torch
 from script_loading import load_script
+from synthesis_helpers import ScriptedGenerator, save_tiny_model
 
-from xuanyuan import XuanYuanConfig, XuanYuanForCausalLM
+from xuanyuan import XuanYuanForCausalLM
 from xuanyuan.cli import parse_recipe_args
 from xuanyuan.data.conversations import load_prompts
 from xuanyuan.data.preferences import load_preference_pairs
 from xuanyuan.data.records import RecordError, SheetError, write_jsonl
 from xuanyuan.data.synthesis.candidates import sample_candidates
-from xuanyuan.data.synthesis.generators import GenerationStats
 from xuanyuan.data.synthesis.labelling import import_labels, parse_label, write_labelling_sheet
 from xuanyuan.data.synthesis.runner import SynthesisRun
 from xuanyuan.evaluation.generation import Sampling
 from xuanyuan.evaluation.judge import fleiss_kappa, read_rater_sheet, write_rater_sheet
-from xuanyuan.tokenization import load_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 sample_recipe = load_script("recipes/sample_candidates.py")
@@ -209,15 +207,7 @@ def test_filled_sheet_imports_into_the_pairs_that_were_labelled(sheet):
 
 def test_imported_records_train_a_reward_model_a_step(sheet, tmp_path):
     path, _ = imported(sheet)
-    tokenizer = load_tokenizer()
-    config = XuanYuanConfig.from_preset(
-        "tiny", hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=2,
-        num_key_value_heads=2, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    XuanYuanForCausalLM(config).save_pretrained(tmp_path / "lm")
-    tokenizer.save_pretrained(tmp_path / "lm")
+    save_tiny_model(XuanYuanForCausalLM, tmp_path / "lm")
     args = [
         "--config", str(REPO / "recipes" / "tiny" / "reward.yaml"), "--model_name_or_path", str(tmp_path / "lm"),
         "--data_files", str(path), "--output_dir", str(tmp_path / "rm"), "--two_stage", "false",
@@ -266,21 +256,15 @@ def test_all_tied_ranking_is_counted_not_recorded(sheet):
 # --- candidate sampling ----------------------------------------------------------------------------------------
 
 
-class ScriptedGenerator:
+def scripted(name: str, replies: dict[str, list[str]]) -> ScriptedGenerator:
     """Replies fixed per prompt text, so which ones repeat is known."""
-
-    def __init__(self, name: str, replies: dict[str, list[str]]):
-        self.name, self.replies, self.stats, self.calls = name, replies, GenerationStats(), 0
-
-    def complete(self, prompts, sampling, seed=None):
-        self.calls += 1
-        return [self.replies[prompt[-1]["content"]][: sampling.num_samples] for prompt in prompts]
+    return ScriptedGenerator(name, lambda text, sample: replies[text][sample])
 
 
 def test_sampling_drops_empty_and_repeated_responses_with_reasons(tmp_path):
     prompts = [{"id": q, "prompt": user(q), "category": None} for q in ("q1", "q2", "q3")]
-    first = ScriptedGenerator("a", {"q1": ["x", "y"], "q2": ["same", "same"], "q3": ["p", "q"]})
-    second = ScriptedGenerator("b", {"q1": ["x", "z"], "q2": ["", "same"], "q3": ["r", "s"]})
+    first = scripted("a", {"q1": ["x", "y"], "q2": ["same", "same"], "q3": ["p", "q"]})
+    second = scripted("b", {"q1": ["x", "z"], "q2": ["", "same"], "q3": ["r", "s"]})
     sampling = Sampling(max_new_tokens=8, temperature=1.0, top_p=0.9, num_samples=2)
     run = SynthesisRun(tmp_path / "run", seed=1)
     kept = sample_candidates(run, prompts, [first, second], sampling, chunk_size=2)
@@ -302,12 +286,12 @@ def test_sampling_drops_empty_and_repeated_responses_with_reasons(tmp_path):
         ("distinct_responses", "q2", "duplicate_response: same text as a sample 0"),
         ("enough_responses", "q2", "too_few_responses: 1 distinct response(s), a comparison needs 2"),
     ]
-    assert (first.calls, second.calls) == (2, 2)  # two chunks
+    assert (len(first.seeds), len(second.seeds)) == (2, 2)  # two chunks
     # resumed: the finished chunks are read back, nothing is generated again
     again = sample_candidates(SynthesisRun(tmp_path / "run", seed=1), prompts, [first, second], sampling, 2)
-    assert again == kept and (first.calls, second.calls) == (2, 2)
+    assert again == kept and (len(first.seeds), len(second.seeds)) == (2, 2)
     with pytest.raises(ValueError, match="6 responses per prompt; a labelling sheet compares 2 to 4"):
-        sample_candidates(run, prompts, [first, second, ScriptedGenerator("c", {})], sampling)
+        sample_candidates(run, prompts, [first, second, scripted("c", {})], sampling)
 
 
 def test_prompts_come_from_sft_rl_and_plain_records(tmp_path):
@@ -339,16 +323,8 @@ def test_prompts_come_from_sft_rl_and_plain_records(tmp_path):
 
 
 def test_recipes_sample_a_sheet_and_import_it(tmp_path):
-    tokenizer = load_tokenizer()
-    config = XuanYuanConfig.from_preset(
-        "tiny", hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=2,
-        num_key_value_heads=2, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )  # fmt: skip
     for seed in (0, 1):
-        torch.manual_seed(seed)
-        XuanYuanForCausalLM(config).save_pretrained(tmp_path / f"lm{seed}")
-        tokenizer.save_pretrained(tmp_path / f"lm{seed}")
+        save_tiny_model(XuanYuanForCausalLM, tmp_path / f"lm{seed}", seed=seed)
     write_jsonl(tmp_path / "prompts.jsonl", [{"id": f"q{i}", "prompt": f"问题{i}"} for i in range(3)])
     (args,) = parse_recipe_args(
         [sample_recipe.SampleCandidatesArguments],
