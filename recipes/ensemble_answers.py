@@ -85,7 +85,6 @@ def main(args: EnsembleArguments) -> dict:
     summary = run.finish({"ensemble": records}, [*generators, merger], {"queries": report.to_dict(),
                                                                         "config": settings})  # fmt: skip
     table = funnel_markdown(summary)
-    (Path(args.output_dir) / "funnel.md").write_text(table, encoding="utf-8")
     print(table + f"\n{len(records)} records in {Path(args.output_dir) / 'ensemble.jsonl'}")
     return summary
 

@@ -58,7 +58,6 @@ def main(args: EvolArguments) -> dict:
     settings = {key: value for key, value in asdict(args).items() if key != "generator"}  # a spec may hold a key
     summary = run.finish({"evol_instruct": records}, [generator], {"questions": report.to_dict(), "config": settings})
     table = funnel_markdown(summary)
-    (Path(args.output_dir) / "funnel.md").write_text(table, encoding="utf-8")
     print(table + f"\n{len(records)} records in {Path(args.output_dir) / 'evol_instruct.jsonl'}")
     return summary
 

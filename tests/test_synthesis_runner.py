@@ -37,6 +37,8 @@ def test_chunks_are_processed_once_and_drops_are_counted_and_written(tmp_path):
     assert [(d["step"], d["item"]["id"]) for d in dropped] == [("check", "q0"), ("check", "q3"), ("check", "q6"),
                                                               ("refers_to_text", "q4")]  # fmt: skip
     assert dropped[-1]["reason"] == "refers_to_text: '上文'" and "dropped" not in dropped[0]["item"]
+    funnel = (tmp_path / "run" / "funnel.md").read_text(encoding="utf-8").splitlines()
+    assert funnel[2:] == ["| check | 7 | 4 | too_short 3 |", "| refers_to_text | 4 | 3 | refers_to_text 1 |"]
 
     again = []  # a second run over the same folder reads every chunk back
     resumed = SynthesisRun(tmp_path / "run", seed=5).generate("check", ITEMS, length_check(again), chunk_size=3)

@@ -12,7 +12,8 @@ resuming over changed inputs, settings or models is refused, naming the step, un
 
 An output item with a `"dropped"` reason (`"<rule>: <detail>"`) is set aside, not lost: `finish` writes every
 dropped item, with its step and reason, to `dropped.jsonl`, and the funnel (items in / out per step, drops per
-rule) to `summary.json` with the generators' token counts, throughput and HTTP requests.
+rule) to `summary.json` with the generators' token counts, throughput and HTTP requests, and as a table to
+`funnel.md`.
 `SynthesisRun.filter` applies a list of verdicts (None = keep) the same way for rule-based filters.
 """
 
@@ -126,7 +127,8 @@ class SynthesisRun:
         marker.write_text(digest + "\n", encoding="utf-8")
 
     def finish(self, outputs: dict[str, list[dict]], generators: Sequence = (), extra: dict | None = None) -> dict:
-        """Write `<name>.jsonl` for every output, `dropped.jsonl` and `summary.json`; return the summary."""
+        """Write `<name>.jsonl` for every output, `dropped.jsonl`, `summary.json` and the funnel as `funnel.md`;
+        return the summary."""
         for name, rows in outputs.items():
             write_jsonl(self.dir / f"{name}.jsonl", rows)
         write_jsonl(self.dir / "dropped.jsonl", self.dropped)
@@ -138,6 +140,7 @@ class SynthesisRun:
             **(extra or {}),
         }
         (self.dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        (self.dir / "funnel.md").write_text(funnel_markdown(summary), encoding="utf-8")
         return summary
 
 
