@@ -28,6 +28,7 @@ SMALL = {
     "exam_val_size": 24,
     "exam_test_size": 24,
     "sft_size": 400,
+    "self_qa_tasks": 200,
     "n_preference_pairs": 200,
     "n_ranked": 20,
     "n_rl_prompts": 60,
@@ -472,6 +473,55 @@ def test_sft_conversations_are_well_formed_and_splits_disjoint(sft):
                 record["messages"][-2]["content"].endswith("答案：") and record["messages"][-1]["content"][0] in "ABCD"
             )
     assert any(len(r["messages"]) >= 5 for r in train) and any(r["messages"][0]["role"] == "system" for r in train)
+
+
+def _knowledge(prompt: str) -> str:
+    """The knowledge a Self-QA prompt quotes: what follows `知识：` up to the next blank line."""
+    return re.search(r"知识：\n\n?(.+?)\n\n", prompt, re.S).group(1)
+
+
+def test_self_qa_tasks_teach_what_the_synthesis_filters_keep(data):
+    """The SFT records that teach the two Self-QA prompts: their prompts quote knowledge exactly as the synthesis
+    loader writes the knowledge files, and their targets are what Self-QA parses and its filters keep."""
+    from xuanyuan.data.synthesis.filters import FilterConfig, malformed, refers_to_text, ungrounded, wrong_language
+    from xuanyuan.data.synthesis.knowledge import KnowledgeConfig, TableSpec, load_table, load_triples
+    from xuanyuan.data.synthesis.self_qa import parse_questions
+
+    train, test = (read_jsonl(data / f"sft/self_qa_{split}.jsonl") for split in ("train", "test"))
+    assert (
+        len(train) + len(test) == SMALL["self_qa_tasks"]
+        and test
+        and not {r["id"] for r in train} & {r["id"] for r in test}
+    )
+    records = train + test
+    questions = [r["messages"][-2:] for r in records if r["category"] == "self_qa_questions"]
+    answers = [r["messages"][-2:] for r in records if r["category"] == "self_qa_answer"]
+    assert len(questions) > 10 and len(answers) > 10
+    loaded = KnowledgeConfig(max_chars=200)
+    table = {
+        i["text"]
+        for i in load_table(TableSpec(str(data / "knowledge/companies.csv"), "上市公司基本信息", ["公司"]), loaded)
+    }
+    triples = {i["text"] for i in load_triples([str(data / "knowledge/concept_triples.jsonl")], loaded)}
+    kinds = {"table": 0, "triples": 0, "passage": 0}
+    config = FilterConfig()
+    for user, assistant in questions + answers:
+        knowledge = _knowledge(user["content"])
+        kind = "table" if knowledge in table else "triples" if knowledge in triples else "passage"
+        kinds[kind] += 1
+        assert kind != "passage" or ("——" not in knowledge and len(knowledge) <= 200), knowledge
+        if [user, assistant] in questions:
+            asked = int(re.search(r"写出(\d)个", user["content"]).group(1))
+            parsed = parse_questions(assistant["content"])
+            assert len(parsed) == asked, assistant["content"]
+            pairs = [(question, knowledge) for question in parsed]
+        else:
+            pairs = [(re.search(r"问题：(.+)$", user["content"]).group(1), assistant["content"])]
+            assert ungrounded(assistant["content"], knowledge, config) is None, (knowledge, assistant["content"])
+        for question, answer in pairs:
+            assert malformed(question, answer, config) is None and refers_to_text(question, config) is None
+            assert wrong_language(question, answer, "zh", config) is None
+    assert all(count > 5 for count in kinds.values()), kinds
 
 
 def test_preference_pairs_use_all_eight_labels_in_balance(data):

@@ -18,9 +18,9 @@ from pathlib import Path
 from .. import records as records_io
 from .documents import BAD_KEYWORDS, KEYWORD_FILE, Document, build_corpus
 from .exam import CSV_HEADER, SUBJECTS, build_exam, build_plan
-from .instructions import build_sft
 from .knowledge import company_table, concept_triples
 from .preferences import build_preferences
+from .sft import build_self_qa_tasks, build_sft
 from .world import CONCEPTS, build_world
 
 
@@ -81,6 +81,9 @@ class EmbeddedDataConfig:
     )
     sft_size: int = field(default=3000, metadata={"help": "Target SFT records, train and test together."})
     sft_test_fraction: float = field(default=0.05, metadata={"help": "Share of SFT records held out as test."})
+    self_qa_tasks: int = field(
+        default=1200, metadata={"help": "Self-QA-shaped SFT records (the synthesis generator's), train and test."}
+    )
     n_preference_pairs: int = field(default=1500, metadata={"help": "Preference pairs with A3..B3 labels."})
     n_ranked: int = field(default=200, metadata={"help": "Prompts with four responses ranked best first."})
     n_rl_prompts: int = field(default=600, metadata={"help": "RLHF prompts, half reused from preference pairs."})
@@ -99,6 +102,8 @@ class EmbeddedDataConfig:
             raise ValueError(f"exam_val_share must be in (0, 2/3), got {self.exam_val_share}")
         if not 0 < self.sft_test_fraction < 0.5:
             raise ValueError(f"sft_test_fraction must be between 0 and 0.5, got {self.sft_test_fraction}")
+        if self.self_qa_tasks < 2:
+            raise ValueError(f"self_qa_tasks must be at least 2 (a train and a test record), got {self.self_qa_tasks}")
 
 
 def _write(path: Path, text: str) -> None:
@@ -139,6 +144,7 @@ def generate_embedded_data(config: EmbeddedDataConfig) -> dict:
     plan = build_plan(rng("plan"), world, config.exam_val_size, config.exam_test_size, config.exam_val_share)
     corpus = build_corpus(rng("documents"), world, plan, config)
     sft_train, sft_test, sft_audit = build_sft(rng("sft"), world, plan, config)
+    self_qa_train, self_qa_test = build_self_qa_tasks(rng("self_qa_tasks"), world, plan, config)
     pairs, ranked, rl_prompts = build_preferences(rng("preferences"), world, config)
     tables, answers = build_exam(rng("exam"), world, plan, config.exam_renderings)
     exercise_audit = [
@@ -154,6 +160,8 @@ def generate_embedded_data(config: EmbeddedDataConfig) -> dict:
         "pretrain/heldout.jsonl": _documents(corpus.heldout),
         "sft/train.jsonl": sft_train,
         "sft/test.jsonl": sft_test,
+        "sft/self_qa_train.jsonl": self_qa_train,
+        "sft/self_qa_test.jsonl": self_qa_test,
         "preference/pairs.jsonl": pairs,
         "preference/ranked.jsonl": ranked,
         "rl/prompts.jsonl": rl_prompts,

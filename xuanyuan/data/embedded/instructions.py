@@ -1,8 +1,8 @@
-"""Supervised fine-tuning conversations about the embedded world, in seven categories.
+"""Questions about the embedded world with graded answers, in six categories (`ITEM_MAKERS`).
 
-Each question comes with five graded answers (`QAItem`): the complete answer is what SFT trains on, and the
-weaker ones (brief, vague, wrong or harmful) let `preferences.py` build comparison pairs from the same
-questions. `exam_practice` records drill the C-Eval format on exercise facts only, never on exam facts.
+Each question comes with five graded answers (`QAItem`): the complete answer is what SFT trains on (`sft.py`),
+and the weaker ones (brief, vague, wrong or harmful) let `preferences.py` build comparison pairs from the same
+questions.
 """
 
 from __future__ import annotations
@@ -11,10 +11,8 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from .documents import en_money, fact_sentence
-from .exam import SUBJECTS, ExamPlan, exam_header, format_question, make_question
 from .world import (
     ATTRIBUTE_LABELS,
     METRICS,
@@ -26,9 +24,6 @@ from .world import (
     metric_value,
     worked_metric,
 )
-
-if TYPE_CHECKING:
-    from .generate import EmbeddedDataConfig
 
 SYSTEM_PROMPTS = (
     "你是轩辕，一个专注于金融领域的中文智能助手。请依据事实，清晰、准确地回答用户的问题。",
@@ -52,7 +47,7 @@ class QAItem:
 
 # --- company facts --------------------------------------------------------------------------------------
 
-_FACT_QUESTIONS = {
+FACT_QUESTIONS = {
     "sector": ("{name}属于什么行业？", "{name}是做什么行业的公司？", "请问{name}（{ticker}）所属行业是什么？"),
     "city": ("{name}的总部在哪个城市？", "{name}总部设在哪里？", "请问{name}是哪个城市的公司？"),
     "founded": ("{name}是哪一年成立的？", "{name}成立于哪一年？", "{name}的成立时间是什么时候？"),
@@ -140,11 +135,11 @@ def company_fact(
     company = company or rng.choice(world.companies)
     if not followup and not attribute and rng.random() < 0.1:
         return _english_fact(rng, world, company)
-    attribute = attribute or rng.choice(list(_FACT_QUESTIONS))
+    attribute = attribute or rng.choice(list(FACT_QUESTIONS))
     if followup:
         question = rng.choice(_FOLLOWUPS).format(label=ATTRIBUTE_LABELS[attribute])
     else:
-        question = rng.choice(_FACT_QUESTIONS[attribute]).format(name=company.name_zh, ticker=company.ticker)
+        question = rng.choice(FACT_QUESTIONS[attribute]).format(name=company.name_zh, ticker=company.ticker)
     context = fact_sentence(rng, company, _CONTEXT[attribute])
     wrong_value = fact_value(_other(rng, world, company, attribute), attribute)
     return QAItem(
@@ -472,77 +467,3 @@ ITEM_MAKERS: dict[str, Callable[[random.Random, World], QAItem]] = {
     "safety": safety,
     "general": general,
 }
-
-
-# --- SFT records ----------------------------------------------------------------------------------------
-
-_SFT_SHARES = {
-    "company_fact": 0.28,
-    "concept": 0.13,
-    "calculation": 0.16,
-    "comparison": 0.10,
-    "exam_practice": 0.16,
-    "safety": 0.12,
-    "general": 0.05,
-}
-
-
-def _turns(rng: random.Random, world: World, category: str) -> list[tuple[str, str]]:
-    """(user, assistant) turns: mostly one, sometimes two or three for company facts and concepts."""
-    extra = rng.choice((1, 2)) if rng.random() < 0.25 else 0
-    if category == "company_fact":
-        company = rng.choice(world.companies)
-        first = company_fact(rng, world, company)
-        items = [first] + [
-            company_fact(rng, world, company, attribute, followup=True)
-            for attribute in rng.sample(list(_FACT_QUESTIONS), extra if not first.question.isascii() else 0)
-        ]
-    elif category == "concept":
-        items = [concept(rng, world)] + [concept(rng, world, followup=True) for _ in range(extra)]
-    else:
-        items = [ITEM_MAKERS[category](rng, world)]
-    return [(item.question, item.answer) for item in items]
-
-
-def _practice(rng: random.Random, world: World, plan: ExamPlan) -> tuple[list[tuple[str, str]], tuple]:
-    subject = rng.choice(list(SUBJECTS))
-    fact = rng.choice(plan["exercise"][subject])
-    question = make_question(rng, world, fact)
-    header = exam_header(subject) if rng.random() < 0.5 else ""
-    prompt = header + format_question(question, with_answer=False)
-    return [(prompt, f"{question.answer}\n\n解析：{question.explanation}")], (fact,)
-
-
-def build_sft(
-    rng: random.Random, world: World, plan: ExamPlan, config: EmbeddedDataConfig
-) -> tuple[list[dict], list[dict], list[dict]]:
-    """Train records, test records (disjoint by id and by first question) and the exercise-fact audit."""
-    records: list[tuple[dict, tuple]] = []
-    seen: set[str] = set()
-    for category, share in _SFT_SHARES.items():
-        quota, made = round(share * config.sft_size), 0
-        for _ in range(quota * 20):
-            if made >= quota:
-                break
-            if category == "exam_practice":
-                turns, facts = _practice(rng, world, plan)
-            else:
-                turns, facts = _turns(rng, world, category), ()
-            if turns[0][0] in seen:
-                continue
-            seen.add(turns[0][0])
-            messages = [{"role": "system", "content": rng.choice(SYSTEM_PROMPTS)}] if rng.random() < 0.3 else []
-            for user, assistant in turns:
-                messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
-            records.append(({"category": category, "messages": messages}, facts))
-            made += 1
-    rng.shuffle(records)
-    audit = []
-    for index, (record, facts) in enumerate(records):
-        record["id"] = f"sft-{index:05d}"
-        audit += [
-            {"source": "sft", "id": record["id"], "subject": f.subject, "entity": f.entity, "attribute": f.attribute}
-            for f in facts
-        ]
-    n_test = max(1, round(config.sft_test_fraction * len(records)))
-    return [r for r, _ in records[n_test:]], [r for r, _ in records[:n_test]], audit

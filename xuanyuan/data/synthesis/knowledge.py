@@ -245,15 +245,19 @@ def load_triples(sources, config: KnowledgeConfig, rejects: list[dict] | None = 
     items = []
     for (path, head), statements in by_entity.items():
         language = _language(head + " " + " ".join(f"{r} {t}" for r, t in statements), config)
-        before, colon, between, end = SEPARATORS[language]
-        prefix = f"{head}{before}"
-        groups = _pack([f"{r}{colon}{t}{between}" for r, t in statements], max(config.max_chars - len(prefix), 1))
         items += [
-            {"id": f"{Path(path).name}:{head}#{k}", "text": prefix + group.strip().removesuffix(between.strip()) + end,
-             "source": path, "language": language, "domain": None}
-            for k, group in enumerate(groups, start=1)
-        ]  # fmt: skip
+            {"id": f"{Path(path).name}:{head}#{k}", "text": text, "source": path, "language": language, "domain": None}
+            for k, text in enumerate(entity_passages(head, statements, language, config.max_chars), start=1)
+        ]
     return items
+
+
+def entity_passages(head: str, statements: list[tuple[str, str]], language: str, max_chars: int) -> list[str]:
+    """An entity's `(relation, tail)` statements as passages `head——relation：tail；…。` of about `max_chars`."""
+    before, colon, between, end = SEPARATORS[language]
+    prefix = f"{head}{before}"
+    groups = _pack([f"{r}{colon}{t}{between}" for r, t in statements], max(max_chars - len(prefix), 1))
+    return [prefix + group.strip().removesuffix(between.strip()) + end for group in groups]
 
 
 @dataclass
