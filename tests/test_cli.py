@@ -99,6 +99,7 @@ def test_recipe_help_does_not_import_the_training_stack():
     [
         ("recipes/pretrain.py", "pretrain.yaml", ["xuanyuan.training.pretrain:PretrainConfig", "trl:ModelConfig"]),
         ("recipes/sft.py", "sft.yaml", ["xuanyuan.training:XuanYuanSFTConfig", "trl:ModelConfig"]),
+        ("recipes/sft.py", "self_qa_generator.yaml", ["xuanyuan.training:XuanYuanSFTConfig", "trl:ModelConfig"]),
         ("recipes/reward.py", "reward.yaml", ["xuanyuan.training.reward:XuanYuanRewardConfig", "trl:ModelConfig"]),
         ("recipes/ppo.py", "ppo.yaml", ["xuanyuan.training.ppo:PPOConfig", "trl:ModelConfig"]),
     ],
@@ -112,6 +113,7 @@ def test_tiny_training_configs_parse_and_resolve_precision(script, config, libra
     paths = {
         "pretrain.yaml": ["--model_name_or_path", str(tmp_path), "--data_files", "corpus.jsonl"],
         "sft.yaml": ["--model_name_or_path", str(tmp_path), "--train_files", "sft.jsonl"],
+        "self_qa_generator.yaml": ["--model_name_or_path", str(tmp_path), "--train_files", "self_qa.jsonl"],
         "reward.yaml": ["--model_name_or_path", str(tmp_path), "--data_files", "pairs.jsonl"],
         "ppo.yaml": ["--sft_model", str(tmp_path), "--reward_model", str(tmp_path), "--output_dir", str(tmp_path)],
     }[config]
