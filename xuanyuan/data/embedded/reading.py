@@ -1,4 +1,4 @@
-"""SFT tasks in the shape of Self-QA's two prompts, so that the SFT model can serve as the synthesis generator.
+"""SFT tasks in the shape of Self-QA's two prompts, which teach a tiny model to be the synthesis generator.
 
 Both render the shipped Self-QA templates (`xuanyuan/resources/synthesis/self_qa.yaml`, Chinese) over a piece
 of world knowledge written the way `xuanyuan.data.synthesis.knowledge` writes a user's knowledge: a passage of
@@ -6,6 +6,7 @@ fact sentences about one company, a row of the company table, or a concept's tri
 - `self_qa_questions`: the `instructions` prompt; the answer is `num_questions` numbered questions, each about a
   fact the knowledge states and asked with the entity's name (standing on its own, as the template requires).
 - `self_qa_answer`: the `answer` prompt with one such question; the answer is the fact, stated from the knowledge.
+The main job's `self_qa_generator` stage fine-tunes the pretrained model on them (`sft/self_qa_train.jsonl`).
 """
 
 from __future__ import annotations
