@@ -481,46 +481,43 @@ def _knowledge(prompt: str) -> str:
 
 
 def test_self_qa_tasks_teach_what_the_synthesis_filters_keep(data):
-    """The SFT records that teach the two Self-QA prompts: their prompts quote knowledge exactly as the synthesis
-    loader writes the knowledge files, and their targets are what Self-QA parses and its filters keep."""
+    """The SFT records that teach the two Self-QA prompts: their prompts quote knowledge exactly as the main job's
+    Self-QA stage (its recipe YAML's table title, key columns and passage length) loads the knowledge files, and
+    their targets are what Self-QA parses and its filters keep."""
     from xuanyuan.data.synthesis.filters import FilterConfig, malformed, refers_to_text, ungrounded, wrong_language
     from xuanyuan.data.synthesis.knowledge import KnowledgeConfig, TableSpec, load_table, load_triples
     from xuanyuan.data.synthesis.self_qa import parse_questions
 
     train, test = (read_jsonl(data / f"sft/self_qa_{split}.jsonl") for split in ("train", "test"))
-    assert (
-        len(train) + len(test) == SMALL["self_qa_tasks"]
-        and test
-        and not {r["id"] for r in train} & {r["id"] for r in test}
-    )
-    records = train + test
-    questions = [r["messages"][-2:] for r in records if r["category"] == "self_qa_questions"]
-    answers = [r["messages"][-2:] for r in records if r["category"] == "self_qa_answer"]
-    assert len(questions) > 10 and len(answers) > 10
-    loaded = KnowledgeConfig(max_chars=200)
-    table = {
-        i["text"]
-        for i in load_table(TableSpec(str(data / "knowledge/companies.csv"), "上市公司基本信息", ["公司"]), loaded)
-    }
-    triples = {i["text"] for i in load_triples([str(data / "knowledge/concept_triples.jsonl")], loaded)}
+    assert len(train) + len(test) == SMALL["self_qa_tasks"] and test
+    assert not {r["id"] for r in train} & {r["id"] for r in test}
+    recipe = yaml.safe_load((REPO / "recipes/tiny/self_qa.yaml").read_text(encoding="utf-8"))
+    loaded = KnowledgeConfig(max_chars=recipe["max_chars"])
+    spec = TableSpec(str(data / "knowledge/companies.csv"), recipe["table_title"], recipe["key_columns"])
+    table = {item["text"] for item in load_table(spec, loaded)}
+    triples = {item["text"] for item in load_triples([str(data / "knowledge/concept_triples.jsonl")], loaded)}
     kinds = {"table": 0, "triples": 0, "passage": 0}
+    categories = {"self_qa_questions": 0, "self_qa_answer": 0}
     config = FilterConfig()
-    for user, assistant in questions + answers:
-        knowledge = _knowledge(user["content"])
+    for record in train + test:
+        user, assistant = (message["content"] for message in record["messages"][-2:])
+        categories[record["category"]] += 1
+        knowledge = _knowledge(user)
         kind = "table" if knowledge in table else "triples" if knowledge in triples else "passage"
         kinds[kind] += 1
-        assert kind != "passage" or ("——" not in knowledge and len(knowledge) <= 200), knowledge
-        if [user, assistant] in questions:
-            asked = int(re.search(r"写出(\d)个", user["content"]).group(1))
-            parsed = parse_questions(assistant["content"])
-            assert len(parsed) == asked, assistant["content"]
+        assert kind != "passage" or ("——" not in knowledge and len(knowledge) <= recipe["max_chars"]), knowledge
+        if record["category"] == "self_qa_questions":
+            asked = int(re.search(r"写出(\d)个", user).group(1))
+            parsed = parse_questions(assistant)
+            assert len(parsed) == asked, assistant
             pairs = [(question, knowledge) for question in parsed]
         else:
-            pairs = [(re.search(r"问题：(.+)$", user["content"]).group(1), assistant["content"])]
-            assert ungrounded(assistant["content"], knowledge, config) is None, (knowledge, assistant["content"])
+            pairs = [(re.search(r"问题：(.+)$", user).group(1), assistant)]
+            assert ungrounded(assistant, knowledge, config) is None, (knowledge, assistant)
         for question, answer in pairs:
             assert malformed(question, answer, config) is None and refers_to_text(question, config) is None
             assert wrong_language(question, answer, "zh", config) is None
+    assert all(count > 10 for count in categories.values()), categories
     assert all(count > 5 for count in kinds.values()), kinds
 
 

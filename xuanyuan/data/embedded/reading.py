@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import re
+from functools import cache
 
 from ..synthesis.knowledge import entity_passages, row_text
 from ..synthesis.prompts import load_templates, render
@@ -90,12 +91,18 @@ def knowledge_with_facts(rng: random.Random, world: World) -> tuple[str, list[Fa
     return make(rng, world)
 
 
+@cache
+def _templates() -> dict[str, dict[str, str]]:
+    """The shipped Self-QA templates, read once per process (every record renders one)."""
+    return load_templates("self_qa")
+
+
 def question_writing(rng: random.Random, world: World) -> list[tuple[str, str]]:
     """One turn: the Self-QA instructions prompt and numbered questions about the knowledge."""
     text, facts = knowledge_with_facts(rng, world)
     count = min(rng.choice(NUM_QUESTIONS), len(facts))
     chosen = sorted(rng.sample(range(len(facts)), count))
-    prompt = render(load_templates("self_qa"), "zh", "instructions", knowledge=text, num_questions=count)
+    prompt = render(_templates(), "zh", "instructions", knowledge=text, num_questions=count)
     return [(prompt, "\n".join(f"{number}. {facts[index][0]}" for number, index in enumerate(chosen, start=1)))]
 
 
@@ -103,7 +110,7 @@ def reading(rng: random.Random, world: World) -> list[tuple[str, str]]:
     """One turn: the Self-QA answer prompt with a question about the knowledge, and its answer."""
     text, facts = knowledge_with_facts(rng, world)
     question, answer = rng.choice(facts)
-    return [(render(load_templates("self_qa"), "zh", "answer", knowledge=text, question=question), answer)]
+    return [(render(_templates(), "zh", "answer", knowledge=text, question=question), answer)]
 
 
 TASKS = {"self_qa_questions": question_writing, "self_qa_answer": reading}
