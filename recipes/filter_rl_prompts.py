@@ -3,14 +3,16 @@
     python recipes/filter_rl_prompts.py --sft_model outputs/tiny/sft --reward_model outputs/tiny/reward \
         --prompt_files outputs/tiny/data/rl/prompts.jsonl --output_dir outputs/tiny/rl_prompts
 
-Samples `num_samples` responses per prompt from the SFT model, scores each with the reward model, then
-keeps prompts per `xuanyuan.training.ppo.prompt_filter`. Writes `prompts.jsonl` (the kept records,
-unchanged), `dropped.jsonl` (id, category, reason, mean, std) and `filter_report.json` / `.md`.
+Samples `num_samples` responses per prompt (of all, or of a seeded draw of `max_prompts`) from the SFT model,
+scores each with the reward model, then keeps prompts per `xuanyuan.training.ppo.prompt_filter`. Writes
+`prompts.jsonl` (the kept records, unchanged), `dropped.jsonl` (id, category, reason, mean, std) and
+`filter_report.json` / `.md`.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +27,9 @@ class FilterArguments(PromptFilterConfig):
     sft_model: str = ""
     reward_model: str = ""
     prompt_files: list[str] = field(default_factory=list)
+    max_prompts: int | None = field(
+        default=None, metadata={"help": "Score only a seeded draw of this many prompts (file order kept); None: all."}
+    )
     num_samples: int = 4
     max_new_tokens: int = 64
     max_prompt_length: int = 256
@@ -65,6 +70,10 @@ def main(args: FilterArguments) -> dict:
 
     prompts = load_prompts(args.prompt_files, unique_ids=True)  # kept and dropped prompts are told apart by id
     require_prompts(prompts, args.prompt_files, 1, "the prompt filter")
+    prompts_read = len(prompts)
+    if args.max_prompts is not None and args.max_prompts < len(prompts):
+        drawn = set(random.Random(args.seed).sample(range(len(prompts)), args.max_prompts))
+        prompts = [prompt for index, prompt in enumerate(prompts) if index in drawn]
     set_seed(args.seed)
     tokenizer = AutoTokenizer.from_pretrained(args.sft_model)
     policy = AutoModelForCausalLM.from_pretrained(args.sft_model).eval()
@@ -91,6 +100,7 @@ def main(args: FilterArguments) -> dict:
             row = {"id": prompt_id, "category": item.category, "reason": reason, "mean": item.mean, "std": item.std}
             dropped_file.write(json.dumps(row, ensure_ascii=False) + "\n")
     report = {
+        "prompts_read": prompts_read,
         "prompts_in": len(items),
         "prompts_kept": len(kept),
         "dropped_by_reason": dict(Counter(dropped.values())),

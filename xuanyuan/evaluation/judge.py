@@ -54,14 +54,18 @@ class RewardModelJudge:
         self.model, self.tokenizer = model.eval(), tokenizer
         self.batch_size, self.tie_tolerance = batch_size, tie_tolerance
         self.pad = check_padding(model, tokenizer)
+        self.scored: dict[tuple[int, ...], float] = {}
 
     def score(self, prompts: list[list[dict]], answers: list[str]) -> list[float]:
-        """The reward of each answer to its prompt."""
+        """The reward of each answer to its prompt (each distinct token sequence scored once per judge)."""
         sequences = [
-            encode_conversation(self.tokenizer, [*prompt, {"role": "assistant", "content": answer}])
+            tuple(encode_conversation(self.tokenizer, [*prompt, {"role": "assistant", "content": answer}]))
             for prompt, answer in zip(prompts, answers, strict=True)
         ]
-        return score_sequences(self.model, sequences, self.pad, self.batch_size)
+        new = list(dict.fromkeys(s for s in sequences if s not in self.scored))
+        scores = score_sequences(self.model, [list(s) for s in new], self.pad, self.batch_size)
+        self.scored.update(zip(new, scores, strict=True))
+        return [self.scored[s] for s in sequences]
 
     def __call__(self, prompts: list[list[dict]], first: list[str], second: list[str]) -> list[str]:
         scores = self.score(prompts + prompts, first + second)
