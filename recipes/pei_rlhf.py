@@ -9,9 +9,13 @@ model with the current β (large at first); answer held-out prompts with the PPO
 order swapped (`eval/compare.py`); per sub-domain, quality = RM accuracy (from `eval/reward.py`'s
 report) × PPO gain (win rate − loss rate); bucket good / medium / poor, re-weight the ratios, lower β;
 stop when the ratios settle, the gain stalls or the iterations run out. Every iteration's ratios, β,
-buckets and metrics go to `pei_history.json`. Each PPO run restarts from the SFT model: the earlier
-runs are probes that decide the data mix, not warm starts. Every iteration's stages run through the
-pipeline runner (`iteration-N/pipeline.yaml`: logs, report, and a rerun skips what already finished).
+buckets and metrics go to `pei_history.json`. As in the XuanYuan3 report, each iteration continues from
+the previous iteration's policy (the first from the SFT model) with a smaller β, while the KL term keeps
+the SFT model as its reference (`ppo.py --reference_model`), so β bounds the drift from SFT over all rounds;
+the critic starts again from the reward model each round (ppo.py saves the actor only). Every answer is
+judged against the SFT model's. The final policy is the last iteration's `ppo/`, named in `pei_history.json`.
+Every iteration's stages run through the pipeline runner (`iteration-N/pipeline.yaml`: logs, report, and a
+rerun skips what already finished).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ class PEIArguments(PEIConfig):
     reward_report: str = field(
         default="outputs/tiny/eval/reward/reward_eval.json", metadata={"help": "eval/reward.py"}
     )
-    prompt_files: list[str] = field(default_factory=lambda: ["outputs/tiny/data/rl/prompts.jsonl"])
+    prompt_files: list[str] = field(default_factory=lambda: ["outputs/tiny/rl_prompts/prompts.jsonl"])
     prompts_per_iteration: int = 200
     eval_files: list[str] = field(default_factory=lambda: ["outputs/tiny/data/sft/test.jsonl"])
     eval_max_new_tokens: int = 48
@@ -72,10 +76,14 @@ def answers_stage(name: str, model: str, args: PEIArguments, folder: Path) -> di
     return {"name": name, "command": command, "metrics": str(folder / "generation_metrics.json")}
 
 
-def iteration_stages(args: PEIArguments, folder: Path, prompts: Path, kl_coef: float, sft_answers: Path) -> list:
-    """One PEI iteration: PPO from the SFT model on the drawn prompts, its answers, and the judge's verdicts."""
-    ppo = python("recipes/ppo.py", "--config", args.ppo_config, "--sft_model", args.sft_model,
-                 "--reward_model", args.reward_model, "--prompt_files", str(prompts), "--new_prompt_share", "-1",
+def iteration_stages(
+    args: PEIArguments, folder: Path, prompts: Path, kl_coef: float, policy: str, sft_answers: Path
+) -> list:
+    """One PEI iteration: PPO from `policy` (anchored to the SFT model) on the drawn prompts, its answers, and the
+    judge's verdicts against the SFT model's answers."""
+    ppo = python("recipes/ppo.py", "--config", args.ppo_config, "--sft_model", policy,
+                 "--reference_model", args.sft_model, "--reward_model", args.reward_model,
+                 "--prompt_files", str(prompts), "--new_prompt_share", "-1",
                  "--kl_coef", str(kl_coef), "--output_dir", str(folder / "ppo"),
                  *shlex.split(args.ppo_overrides))  # fmt: skip
     compare = python("eval/compare.py", "--predictions", str(folder / "answers/predictions.jsonl"),
@@ -128,7 +136,7 @@ def main(args: PEIArguments) -> list[dict]:
     counts = Counter(record.get("category", "general") for record in records)
     ratios = {name: n / sum(counts.values()) for name, n in counts.items()}
     rm_accuracy = rm_accuracy_by_category(args.reward_report)
-    kl_coef, history, gains = args.initial_kl_coef, [], []
+    kl_coef, history, gains, policy = args.initial_kl_coef, [], [], args.sft_model
 
     sft_answers = output / "sft_answers"
     run_stages(output / "sft", [answers_stage("sft_answers", args.sft_model, args, sft_answers)], args.seed)
@@ -140,13 +148,14 @@ def main(args: PEIArguments) -> list[dict]:
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in drawn)
         if not prompts.exists() or prompts.read_text(encoding="utf-8") != text:  # unchanged: a rerun reuses PPO
             prompts.write_text(text, encoding="utf-8")
-        run_stages(folder, iteration_stages(args, folder, prompts, kl_coef, sft_answers), args.seed)
+        run_stages(folder, iteration_stages(args, folder, prompts, kl_coef, policy, sft_answers), args.seed)
+        policy = str(folder / "ppo")
         gain = gains_by_category(folder / "compare", folder / "answers/predictions.jsonl")
         new_ratios, buckets, quality = pei_step(ratios, rm_accuracy, gain, args)
         summary = json.loads((folder / "compare/comparison.json").read_text(encoding="utf-8"))
         gains.append(summary["win_rate"])
         stop = should_stop(ratios, new_ratios, gains, args)
-        history.append({"iteration": iteration, "kl_coef": kl_coef, "ratios": ratios, "gain": gain,
+        history.append({"iteration": iteration, "kl_coef": kl_coef, "policy": policy, "ratios": ratios, "gain": gain,
                         "rm_accuracy": rm_accuracy, "quality": quality, "buckets": buckets,
                         "win_rate": summary["win_rate"], "next_ratios": new_ratios, "stop": stop})  # fmt: skip
         (output / "pei_history.json").write_text(json.dumps(history, ensure_ascii=False, indent=2), "utf-8")

@@ -4,10 +4,12 @@
         --prompt_files FILES --output_dir DIR [--max_steps 10 --kl_coef 0.1 ...]
     accelerate launch --config_file accelerate_configs/zero3.yaml recipes/ppo.py --config recipes/xuanyuan-6b/ppo.yaml
 
-Actor and reference load from the SFT model; critic and reward model from the trained reward model.
-`--use_peft` trains LoRA adapters on actor and critic (the reference is then the actor with adapters
-disabled). Writes the final actor to `output_dir`, checkpoints every `save_steps`, `ppo_metrics.jsonl`,
-`ppo_metrics.png` and a `ppo_summary.json` for the pipeline report.
+Actor and reference load from the SFT model (the reference from `--reference_model` when given: PEI-RLHF's later
+rounds continue from the previous round's actor but keep the SFT model as the KL anchor); critic and reward model
+from the trained reward model.
+`--use_peft` trains LoRA adapters on actor and critic (the reference is then, without `--reference_model`, the
+actor with adapters disabled). Writes the final actor to `output_dir`, checkpoints every `save_steps`,
+`ppo_metrics.jsonl`, `ppo_metrics.png` and a `ppo_summary.json` for the pipeline report.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ if TYPE_CHECKING:  # imported where used, so that `--help` answers without loadi
 @dataclass
 class PPOScriptArguments:
     sft_model: str = field(default="", metadata={"help": "SFT model: the actor and the frozen reference."})
+    reference_model: str = field(
+        default="", metadata={"help": "The KL term's frozen reference when not --sft_model (PEI's later rounds)."}
+    )
     reward_model: str = field(default="", metadata={"help": "Trained reward model: the critic and the frozen RM."})
     prompt_files: list[str] = field(default_factory=list, metadata={"help": "RL prompt JSONL files."})
     new_prompt_share: float = field(
@@ -91,12 +96,13 @@ def main(script_args: PPOScriptArguments, config: PPOConfig, model_args: ModelCo
     reward_model = AutoModelForSequenceClassification.from_pretrained(
         script_args.reward_model, num_labels=1, **loading
     )
-    reference = None
+    reference = None  # with LoRA and no other reference: the actor with its adapters disabled
     if model_args.use_peft:
         actor = get_peft_model(actor, lora(model_args, "CAUSAL_LM"))
         critic = get_peft_model(critic, lora(model_args, "SEQ_CLS"))
-    else:
-        reference = AutoModelForCausalLM.from_pretrained(script_args.sft_model, **loading)
+    if not model_args.use_peft or script_args.reference_model:
+        reference_path = script_args.reference_model or script_args.sft_model
+        reference = AutoModelForCausalLM.from_pretrained(reference_path, **loading)
 
     ptx = load_ptx_texts(script_args.ptx_files, tokenizer, config.ptx_max_length) if config.ptx_coef > 0 else []
     print(f"{len(prompt_ids)} prompts ({too_long} longer than {config.max_prompt_length} tokens left out)")
