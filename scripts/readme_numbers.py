@@ -5,7 +5,8 @@
 
 Only the block between `<!-- numbers:begin -->` and `<!-- numbers:end -->` is replaced: a sentence on the
 machine and the total stage time, every stage's time, and a table of the numbers listed in NUMBERS below
-(a dotted path into report.json, a label, a format). Edit NUMBERS to change what the README shows. With
+(a dotted path into report.json, a label, a format). Edit NUMBERS to change what the README shows. A block
+between `<!-- alignment:begin -->` and `<!-- alignment:end -->` becomes the alignment stage's table. With
 `--seed_study`, the block between `<!-- seeds:begin -->` and `<!-- seeds:end -->` becomes that file (the
 table scripts/seed_study.py writes).
 """
@@ -56,6 +57,8 @@ NUMBERS = (
 )
 BEGIN, END = "<!-- numbers:begin -->", "<!-- numbers:end -->"
 SEEDS_BEGIN, SEEDS_END = "<!-- seeds:begin -->", "<!-- seeds:end -->"
+ALIGNMENT_BEGIN, ALIGNMENT_END = "<!-- alignment:begin -->", "<!-- alignment:end -->"
+ALIGNMENT_STAGE = "alignment"  # its report section (eval/alignment.py's alignment.md) is the README's table
 
 
 def lookup(report: dict, number: Number):
@@ -99,6 +102,13 @@ def render(report: dict) -> str:
     )
 
 
+def alignment_table(report: dict) -> str:
+    sections = report["stages"].get(ALIGNMENT_STAGE, {}).get("sections")
+    if not sections:
+        raise SystemExit(f"the report has no {ALIGNMENT_STAGE!r} stage with its table: run the whole main job")
+    return "\n".join(line for line in sections[0].splitlines() if not line.startswith("#"))
+
+
 def replace_block(text: str, block: str, begin: str = BEGIN, end: str = END) -> str:
     """`text` with what lies between the `begin` and `end` markers replaced by `block`."""
     if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
@@ -114,6 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     report = json.loads(args.report.read_text(encoding="utf-8"))
     text = replace_block(args.readme.read_text(encoding="utf-8"), render(report))
+    if ALIGNMENT_BEGIN in text:
+        text = replace_block(text, alignment_table(report), ALIGNMENT_BEGIN, ALIGNMENT_END)
     if args.seed_study:
         text = replace_block(text, args.seed_study.read_text(encoding="utf-8"), SEEDS_BEGIN, SEEDS_END)
     args.readme.write_text(text, encoding="utf-8")

@@ -83,6 +83,23 @@ def test_seed_study_block_is_replaced_by_the_study_table(files, tmp_path):
     assert "old" not in text and "| pretraining time | 422 s |" in text
 
 
+def test_alignment_block_is_the_alignment_stage_table_without_its_heading(files):
+    report, readme = files
+    readme.write_text(
+        "<!-- numbers:begin -->\n<!-- numbers:end -->\n<!-- alignment:begin -->\nold\n<!-- alignment:end -->\n"
+    )
+    with pytest.raises(SystemExit, match="no 'alignment' stage"):
+        numbers.main(["--report", str(report), "--readme", str(readme)])
+    data = json.loads(report.read_text())
+    section = "## Alignment methods against SFT\n\n| method | reward |\n|---|---|\n| dpo | 0.5 |\n"
+    data["stages"]["alignment"] = {"seconds": 3.0, "metrics": {}, "reused": False, "sections": [section]}
+    report.write_text(json.dumps(data))
+    numbers.main(["--report", str(report), "--readme", str(readme)])
+    text = readme.read_text()
+    assert "<!-- alignment:begin -->\n| method | reward |\n|---|---|\n| dpo | 0.5 |\n<!-- alignment:end -->" in text
+    assert "old" not in text and "## Alignment" not in text
+
+
 def test_refuses_a_report_that_reused_stages(files):
     report, readme = files
     readme.write_text("<!-- numbers:begin -->\n<!-- numbers:end -->\n")
