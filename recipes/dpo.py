@@ -1,0 +1,131 @@
+"""Align the SFT model with DPO on the reward model's preference pairs: TRL's `DPOTrainer`, no reward model.
+
+    accelerate launch recipes/dpo.py --config recipes/tiny/dpo.yaml --model_name_or_path SFT_DIR \
+        --data_files FILES --output_dir DIR [...]
+
+An alternative to the reward-model + PPO stages on the same artifacts: the policy starts from the SFT model and
+the reference is a frozen copy of it (with `--use_peft`, the same model with its LoRA adapters disabled).
+Preference records (A3…B3 pairs, ranked lists, chosen/rejected) are split by prompt exactly as recipes/reward.py
+splits them; the label strength weights a pair by repetition (`strength_weighting`, see xuanyuan/training/dpo.py).
+Writes a plain causal LM (LoRA adapters merged; the adapter itself in `adapter/`) with tokenizer and generation
+config to `output_dir`, the run's arguments as `dpo_args.yaml`, and `dpo_summary.json`: steps, losses, runtime
+and the held-out pairs' DPO implicit-reward accuracy and margin before and after training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from trl import ScriptArguments  # light: trl's script helpers, without its trainers, torch or transformers
+
+if TYPE_CHECKING:  # imported where used, so that `--help` answers without loading the training stack
+    from trl import DPOConfig, ModelConfig
+
+
+@dataclass
+class DPOScriptArguments(ScriptArguments):
+    data_files: list[str] = field(default_factory=list, metadata={"help": "Preference JSONL files."})
+    test_fraction: float = field(default=0.1, metadata={"help": "Share of prompts held out (recipes/reward.py's)."})
+    split_seed: int = field(default=0, metadata={"help": "Seed of the prompt-level split (recipes/reward.py's)."})
+    keep_ties: bool = field(default=False, metadata={"help": "Keep A0/B0 near ties (dropped by default)."})
+    strength_weighting: str = field(
+        default="repeat",
+        metadata={"help": "'repeat': an A_k/B_k pair k times (A3 three times); 'none': every pair once."},
+    )
+    on_bad_record: str = field(
+        default="error", metadata={"help": "'error', or 'skip' (count it and write it to skipped_records.jsonl)."}
+    )
+
+
+def main(script_args: DPOScriptArguments, training_args: DPOConfig, model_args: ModelConfig) -> dict:
+    if not model_args.model_name_or_path:
+        raise SystemExit("error: dpo.py needs --model_name_or_path (the SFT model DPO starts from)")
+    import torch
+    from transformers import AutoModelForCausalLM
+    from trl import get_peft_config
+
+    from xuanyuan.cli import write_result
+    from xuanyuan.tokenization import load_tokenizer
+    from xuanyuan.training.adapters import merge_adapter
+    from xuanyuan.training.checkpoints import resolve_resume
+    from xuanyuan.training.dpo import XuanYuanDPOTrainer, load_dpo_data, preference_metrics
+    from xuanyuan.training.model_loading import from_pretrained_kwargs
+
+    output_dir = Path(training_args.output_dir)
+    train, test, data = load_dpo_data(
+        script_args.data_files, script_args.test_fraction, script_args.split_seed, script_args.keep_ties,
+        script_args.on_bad_record, script_args.strength_weighting,
+    )  # fmt: skip
+    if data.skipped:
+        data.write_skipped(output_dir / "skipped_records.jsonl")
+    print(f"{len(train)} training rows ({script_args.strength_weighting} weighting), {len(test)} held-out pairs "
+          f"({data.dropped_ties} ties dropped, {len(data.skipped)} bad records)")  # fmt: skip
+
+    tokenizer = load_tokenizer(model_args.model_name_or_path)
+    loading = from_pretrained_kwargs(model_args)
+    loading["dtype"] = loading["dtype"] or torch.float32
+    model = AutoModelForCausalLM.from_pretrained(model_args.model_name_or_path, **loading)
+    generation_config = model.generation_config
+    peft_config = get_peft_config(model_args)
+    if peft_config is not None:  # every linear layer but the LM head (TRL reads its weight directly)
+        peft_config.target_modules = peft_config.target_modules or "all-linear"
+
+    trainer = XuanYuanDPOTrainer(
+        model=model, args=training_args, train_dataset=train, eval_dataset=test, processing_class=tokenizer,
+        peft_config=peft_config,
+    )  # fmt: skip
+    before = trainer.pair_log_probs()  # the initial policy, which is the reference
+    result = trainer.train(resume_from_checkpoint=resolve_resume(training_args.resume_from_checkpoint, output_dir))
+    after = trainer.pair_log_probs()
+
+    if peft_config is None:
+        trainer.save_model(str(output_dir))  # model, tokenizer; every process (ZeRO-3 gathers the weights)
+    else:
+        trainer.save_model(str(output_dir / "adapter"))
+        if trainer.is_world_process_zero():
+            merge_adapter(output_dir / "adapter", output_dir, model_args.model_name_or_path, loading["dtype"])
+    summary = {}
+    if trainer.is_world_process_zero():
+        generation_config.save_pretrained(output_dir)
+        save_args(output_dir / "dpo_args.yaml", script_args, training_args, model_args)
+        logged = [row["loss"] for row in trainer.state.log_history if "loss" in row]
+        summary = {
+            "train_steps": trainer.state.global_step,
+            "train_rows": len(train),
+            "train_loss": result.training_loss,
+            "final_train_loss": logged[-1] if logged else result.training_loss,  # the last logging window's
+            "train_runtime_s": result.metrics["train_runtime"],
+            "beta": training_args.beta,
+            "test": preference_metrics(before, after, training_args.beta),
+        }
+        write_result(output_dir, "dpo_summary.json", summary)
+    trainer.accelerator.wait_for_everyone()
+    return summary
+
+
+def save_args(path: Path, *arguments) -> None:
+    """The run's arguments that differ from their defaults (from the YAML or the command line) as a YAML that
+    `--config` takes back; `*_token` fields (secrets) are left out."""
+    import yaml
+
+    values = {}
+    for instance in arguments:
+        plain = instance.to_dict() if hasattr(instance, "to_dict") else dataclasses.asdict(instance)
+        for f in dataclasses.fields(instance):
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            if f.init and not f.name.endswith("_token") and getattr(instance, f.name) != default:
+                values[f.name] = plain[f.name]
+    path.write_text(yaml.safe_dump(values, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def parse_args(argv: list[str] | None = None) -> tuple:
+    from xuanyuan.cli import parse_recipe_args
+
+    return parse_recipe_args([DPOScriptArguments], ["trl:DPOConfig", "trl:ModelConfig"], argv=argv)
+
+
+if __name__ == "__main__":
+    main(*parse_args())
