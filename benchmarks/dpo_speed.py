@@ -26,13 +26,13 @@ from harness import (
     MismatchError,
     Row,
     Section,
-    StepClock,
     bench_main,
     check_close,
     paired_row,
     peak_rss_mib,
     pin_threads,
     single,
+    step_marks,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,14 +80,8 @@ def build_trainer(side: str, args):
 
 def steps_per_second(trainer) -> float:
     """Train `max_steps` once; optimizer steps/s from the end of the first step to the end of the last."""
-    clock = StepClock()
-    trainer.add_callback(clock)
-    try:
-        trainer.train()
-    finally:
-        trainer.remove_callback(clock)
-    (start, _), (end, _) = clock.marks[0], clock.marks[-1]
-    return (len(clock.marks) - 1) / (end - start)
+    marks = step_marks(trainer)
+    return (len(marks) - 1) / (marks[-1][0] - marks[0][0])
 
 
 def worker(args) -> None:
@@ -135,8 +129,10 @@ class Side:
 def run(args: argparse.Namespace) -> Section:
     import torch
 
-    sides = {side: Side(side, args) for side in SIDES}
-    first = {side: worker_side.receive() for side, worker_side in sides.items()}
+    sides, first = {}, {}
+    for side in SIDES:  # one after the other: a side sets up while the other waits
+        sides[side] = Side(side, args)
+        first[side] = sides[side].receive()
     ours, baseline = first["ours"], first["baseline"]
     if ours["input_ids"] != baseline["input_ids"]:
         raise MismatchError("the first training batches differ: the sides would not do the same work")

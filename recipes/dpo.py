@@ -19,24 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trl import ScriptArguments  # light: trl's script helpers, without its trainers, torch or transformers
+from xuanyuan.data.preferences import PreferenceDataArguments  # light: no torch or transformers
 
 if TYPE_CHECKING:  # imported where used, so that `--help` answers without loading the training stack
     from trl import DPOConfig, ModelConfig
 
 
 @dataclass
-class DPOScriptArguments(ScriptArguments):
-    data_files: list[str] = field(default_factory=list, metadata={"help": "Preference JSONL files."})
-    test_fraction: float = field(default=0.1, metadata={"help": "Share of prompts held out (recipes/reward.py's)."})
-    split_seed: int = field(default=0, metadata={"help": "Seed of the prompt-level split (recipes/reward.py's)."})
-    keep_ties: bool = field(default=False, metadata={"help": "Keep A0/B0 near ties (dropped by default)."})
+class DPOScriptArguments(PreferenceDataArguments):  # recipes/reward.py's files and split
     strength_weighting: str = field(
         default="repeat",
         metadata={"help": "'repeat': an A_k/B_k pair k times (A3 three times); 'none': every pair once."},
-    )
-    on_bad_record: str = field(
-        default="error", metadata={"help": "'error', or 'skip' (count it and write it to skipped_records.jsonl)."}
     )
 
 
@@ -61,14 +54,15 @@ def main(script_args: DPOScriptArguments, training_args: DPOConfig, model_args: 
     )  # fmt: skip
     if data.skipped:
         data.write_skipped(output_dir / "skipped_records.jsonl")
+    if not len(test):
+        raise SystemExit(f"error: no held-out pairs to score (test_fraction {script_args.test_fraction})")
     print(f"{len(train)} training rows ({script_args.strength_weighting} weighting), {len(test)} held-out pairs "
-          f"({data.dropped_ties} ties dropped, {len(data.skipped)} bad records)")  # fmt: skip
+          f"({data.dropped_ties} ties dropped, {len(data.skipped)} bad records skipped)")  # fmt: skip
 
     tokenizer = load_tokenizer(model_args.model_name_or_path)
     loading = from_pretrained_kwargs(model_args)
     loading["dtype"] = loading["dtype"] or torch.float32
     model = AutoModelForCausalLM.from_pretrained(model_args.model_name_or_path, **loading)
-    generation_config = model.generation_config
     peft_config = get_peft_config(model_args)
     if peft_config is not None:  # every linear layer but the LM head (TRL reads its weight directly)
         peft_config.target_modules = peft_config.target_modules or "all-linear"
@@ -89,12 +83,17 @@ def main(script_args: DPOScriptArguments, training_args: DPOConfig, model_args: 
             merge_adapter(output_dir / "adapter", output_dir, model_args.model_name_or_path, loading["dtype"])
     summary = {}
     if trainer.is_world_process_zero():
-        generation_config.save_pretrained(output_dir)
         save_args(output_dir / "dpo_args.yaml", script_args, training_args, model_args)
         logged = [row["loss"] for row in trainer.state.log_history if "loss" in row]
         summary = {
+            "data": {
+                "train_rows": len(train),
+                "strength_weighting": script_args.strength_weighting,
+                "test_pairs": len(test),
+                "dropped_ties": data.dropped_ties,
+                "skipped_records": len(data.skipped),
+            },
             "train_steps": trainer.state.global_step,
-            "train_rows": len(train),
             "train_loss": result.training_loss,
             "final_train_loss": logged[-1] if logged else result.training_loss,  # the last logging window's
             "train_runtime_s": result.metrics["train_runtime"],

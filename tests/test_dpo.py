@@ -236,12 +236,24 @@ def test_recipe_with_lora_saves_the_merged_model(toy_run):
     assert any(not torch.equal(saved[name], initial[name]) for name in saved)
 
 
-def test_held_out_pairs_are_the_reward_models(toy_run):
-    """Same split arguments, defaults and tiny-YAML values as recipes/reward.py: the same held-out pairs."""
-    reward = load_script("recipes/reward.py").RewardScriptArguments
+def test_held_out_pairs_are_the_reward_models():
+    """Same split arguments, defaults and YAML values (tiny and 6B) as recipes/reward.py: the same held-out pairs."""
     names = ("test_fraction", "split_seed", "keep_ties", "on_bad_record")
-    assert {n: getattr(reward(), n) for n in names} == {n: getattr(dpo_recipe.DPOScriptArguments(), n) for n in names}
-    configs = [yaml.safe_load((REPO / "recipes" / size / name).read_text(encoding="utf-8"))
-               for size in ("tiny", "xuanyuan-6b") for name in ("reward.yaml", "dpo.yaml")]  # fmt: skip
-    for reward_config, dpo_config_ in (configs[:2], configs[2:]):
-        assert {n: reward_config.get(n) for n in names} == {n: dpo_config_.get(n) for n in names}
+    reward, dpo = load_script("recipes/reward.py").RewardScriptArguments(), dpo_recipe.DPOScriptArguments()
+    assert {n: getattr(reward, n) for n in names} == {n: getattr(dpo, n) for n in names}
+    for size in ("tiny", "xuanyuan-6b"):
+        configs = [yaml.safe_load((REPO / "recipes" / size / f"{stage}.yaml").read_text(encoding="utf-8"))
+                   for stage in ("reward", "dpo")]  # fmt: skip
+        reward_split, dpo_split = ({n: config.get(n, getattr(dpo, n)) for n in names} for config in configs)
+        assert reward_split == dpo_split, size
+
+
+def test_the_6b_config_holds_only_options_of_the_recipe_with_the_right_types():
+    """The GPU preset cannot run here (bf16, flash attention); its keys and value types are checked instead."""
+    from trl import ModelConfig
+
+    from xuanyuan.cli import check_config, read_config
+
+    path = str(REPO / "recipes" / "xuanyuan-6b" / "dpo.yaml")
+    config = read_config(path)
+    check_config(config, [dpo_recipe.DPOScriptArguments, DPOConfig, ModelConfig], path)
