@@ -8,13 +8,13 @@ the reference is a frozen copy of it (with `--use_peft`, the same model with its
 Preference records (A3…B3 pairs, ranked lists, chosen/rejected) are split by prompt exactly as recipes/reward.py
 splits them; the label strength weights a pair by repetition (`strength_weighting`, see xuanyuan/training/dpo.py).
 Writes a plain causal LM (LoRA adapters merged; the adapter itself in `adapter/`) with tokenizer and generation
-config to `output_dir`, the run's arguments as `dpo_args.yaml`, and `dpo_summary.json`: steps, losses, runtime
-and the held-out pairs' DPO implicit-reward accuracy and margin before and after training.
+config to `output_dir`, the options the YAML and command line set as `dpo_args.yaml` (`--config` takes it back),
+and `dpo_summary.json`: steps, losses, runtime and the held-out pairs' DPO implicit-reward accuracy and margin
+before and after training.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,7 +40,7 @@ def main(script_args: DPOScriptArguments, training_args: DPOConfig, model_args: 
     from transformers import AutoModelForCausalLM
     from trl import get_peft_config
 
-    from xuanyuan.cli import write_result
+    from xuanyuan.cli import write_config, write_result
     from xuanyuan.tokenization import load_tokenizer
     from xuanyuan.training.adapters import merge_adapter
     from xuanyuan.training.checkpoints import resolve_resume
@@ -83,7 +83,7 @@ def main(script_args: DPOScriptArguments, training_args: DPOConfig, model_args: 
             merge_adapter(output_dir / "adapter", output_dir, model_args.model_name_or_path, loading["dtype"])
     summary = {}
     if trainer.is_world_process_zero():
-        save_args(output_dir / "dpo_args.yaml", script_args, training_args, model_args)
+        write_config(output_dir / "dpo_args.yaml", script_args, training_args, model_args)
         logged = [row["loss"] for row in trainer.state.log_history if "loss" in row]
         summary = {
             "data": {
@@ -103,21 +103,6 @@ def main(script_args: DPOScriptArguments, training_args: DPOConfig, model_args: 
         write_result(output_dir, "dpo_summary.json", summary)
     trainer.accelerator.wait_for_everyone()
     return summary
-
-
-def save_args(path: Path, *arguments) -> None:
-    """The run's arguments that differ from their defaults (from the YAML or the command line) as a YAML that
-    `--config` takes back; `*_token` fields (secrets) are left out."""
-    import yaml
-
-    values = {}
-    for instance in arguments:
-        plain = instance.to_dict() if hasattr(instance, "to_dict") else dataclasses.asdict(instance)
-        for f in dataclasses.fields(instance):
-            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-            if f.init and not f.name.endswith("_token") and getattr(instance, f.name) != default:
-                values[f.name] = plain[f.name]
-    path.write_text(yaml.safe_dump(values, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
 def parse_args(argv: list[str] | None = None) -> tuple:

@@ -121,6 +121,19 @@ def test_a_few_steps_raise_held_out_preference_accuracy_on_a_learnable_toy(tmp_p
     assert metrics["logp_accuracy_after"] >= 0.9 > metrics["logp_accuracy_before"], metrics
 
 
+def test_preference_metrics_on_known_log_probs():
+    """Implicit reward margin β·[(π_c − π0_c) − (π_r − π0_r)] per pair; a tie counts half."""
+    before = torch.tensor([[-1.0, -2.0], [-3.0, -1.0], [-2.0, -2.0]])
+    after = torch.tensor([[-0.5, -2.5], [-3.0, -1.0], [-2.5, -1.5]])  # up, unchanged (tie), down
+    metrics = preference_metrics(before, after, beta=0.5)
+    assert metrics["pairs"] == 3
+    assert metrics["reward_accuracy_after"] == pytest.approx((1 + 0.5 + 0) / 3)
+    assert metrics["reward_margin_after"] == pytest.approx((0.5 + 0.0 - 0.5) / 3)
+    assert (metrics["reward_accuracy_before"], metrics["reward_margin_before"]) == (0.5, 0.0)
+    assert metrics["logp_accuracy_before"] == pytest.approx(1 / 3)  # only the first pair prefers chosen
+    assert metrics["logp_accuracy_after"] == pytest.approx(1 / 3)
+
+
 def test_pair_log_probs_are_the_summed_completion_log_probs(tmp_path):
     """The evaluation's batched, padded log-probabilities equal the slow per-token sum of each pair."""
     path = write_jsonl(tmp_path / "toy.jsonl", toy_records(12, seed=1))

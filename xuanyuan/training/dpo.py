@@ -123,7 +123,7 @@ class XuanYuanDPOTrainer(DPOTrainer):
         if not self.scoring_pairs:
             return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
         with torch.no_grad(), self.compute_loss_context_manager():
-            logits = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=False)
-            logps = completion_log_probs(logits.logits, inputs["input_ids"], inputs["completion_mask"])
+            outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=False)
+            logps = completion_log_probs(outputs.logits, inputs["input_ids"], inputs["completion_mask"])
         chosen, rejected = logps.chunk(2)  # the collator stacks [chosen; rejected]
         return None, torch.stack([chosen, rejected], dim=1), None
