@@ -79,8 +79,7 @@ def test_loss_of_a_batch_equals_the_hand_computed_dpo_loss(tmp_path):
     beta = 0.7
     trainer = XuanYuanDPOTrainer(
         model=policy, ref_model=reference, args=dpo_config(tmp_path, beta=beta, max_length=None),
-        train_dataset=dataset,
-        processing_class=toy_tokenizer(),
+        train_dataset=dataset, processing_class=toy_tokenizer(),
     )  # fmt: skip
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(pairs))])
     loss = trainer.compute_loss(trainer.model, batch).item()
