@@ -155,16 +155,22 @@ class StepClock(TrainerCallback):
         self.marks.append((time.perf_counter(), state.num_input_tokens_seen))
 
 
-def steady_tokens_per_second(trainer) -> float:
-    """Train once; real tokens/s from the end of the first step to the end of the last (setup and warm-up left
-    out). The trainer must count with `include_num_input_tokens_seen="non_padding"`."""
+def step_marks(trainer) -> list[tuple[float, int]]:
+    """Train once; `StepClock`'s marks, one per optimizer step."""
     clock = StepClock()
     trainer.add_callback(clock)
     try:
         trainer.train()
     finally:
         trainer.remove_callback(clock)
-    (t0, n0), (t1, n1) = clock.marks[0], clock.marks[-1]
+    return clock.marks
+
+
+def steady_tokens_per_second(trainer) -> float:
+    """Train once; real tokens/s from the end of the first step to the end of the last (setup and warm-up left
+    out). The trainer must count with `include_num_input_tokens_seen="non_padding"`."""
+    marks = step_marks(trainer)
+    (t0, n0), (t1, n1) = marks[0], marks[-1]
     return (n1 - n0) / (t1 - t0)
 
 

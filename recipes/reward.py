@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 from trl import ScriptArguments  # light: trl's script helpers, without its trainers, torch or transformers
 
+from xuanyuan.data.preferences import PreferenceDataArguments  # light: no torch or transformers
+
 if TYPE_CHECKING:  # imported where used, so that `--help` answers without loading the training stack
     from datasets import Dataset
     from trl import ModelConfig
@@ -28,14 +30,7 @@ if TYPE_CHECKING:  # imported where used, so that `--help` answers without loadi
 
 
 @dataclass
-class RewardScriptArguments(ScriptArguments):
-    data_files: list[str] = field(default_factory=list, metadata={"help": "Preference JSONL files."})
-    test_fraction: float = field(default=0.1, metadata={"help": "Share of prompts held out as the test split."})
-    split_seed: int = field(default=0, metadata={"help": "Seed of the prompt-level split (eval/reward.py's too)."})
-    keep_ties: bool = field(default=False, metadata={"help": "Keep A0/B0 near ties (dropped by default)."})
-    on_bad_record: str = field(
-        default="error", metadata={"help": "'error', or 'skip' (count it and write it to skipped_records.jsonl)."}
-    )
+class RewardScriptArguments(PreferenceDataArguments, ScriptArguments):
     two_stage: bool = field(default=True, metadata={"help": "UFRM: general set first, then the finance set."})
     general_categories: list[str] = field(
         default_factory=lambda: ["general", "safety"],

@@ -320,3 +320,19 @@ def write_result(output_dir: str | Path, filename: str, result: dict) -> dict:
     Path(output_dir, filename).write_text(text + "\n", encoding="utf-8")
     print(text)
     return result
+
+
+def write_config(path: str | Path, *parsed) -> None:
+    """The options of a run that differ from their defaults (set by its YAML or command line), from the instances
+    `parse_recipe_args` returned, as a YAML that `--config` takes back: saved next to the run's outputs.
+    `*_token` options (secrets) are left out."""
+    import yaml
+
+    values = {}
+    for instance in parsed:
+        plain = instance.to_dict() if hasattr(instance, "to_dict") else dataclasses.asdict(instance)  # enums as values
+        for field in dataclasses.fields(instance):
+            default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
+            if field.init and not field.name.endswith("_token") and getattr(instance, field.name) != default:
+                values[field.name] = plain[field.name]
+    Path(path).write_text(yaml.safe_dump(values, allow_unicode=True, sort_keys=False), encoding="utf-8")

@@ -24,13 +24,29 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from transformers import PreTrainedTokenizerBase
+from typing import TYPE_CHECKING
 
 from .conversations import prompt_messages
 from .records import Record, RecordError, load_records, require_text, write_rejects
 
+if TYPE_CHECKING:  # light to import: the recipes' argument classes below are read before any training stack loads
+    from transformers import PreTrainedTokenizerBase
+
 LABELS = ("A3", "A2", "A1", "A0", "B0", "B1", "B2", "B3")
+
+
+@dataclass
+class PreferenceDataArguments:
+    """The preference files and how they are read and split: one set of arguments for every recipe that trains on
+    them (reward model, DPO), so the same values hold out the same pairs."""
+
+    data_files: list[str] = field(default_factory=list, metadata={"help": "Preference JSONL files."})
+    test_fraction: float = field(default=0.1, metadata={"help": "Share of prompts held out as the test split."})
+    split_seed: int = field(default=0, metadata={"help": "Seed of the prompt-level split (eval/reward.py's too)."})
+    keep_ties: bool = field(default=False, metadata={"help": "Keep A0/B0 near ties (dropped by default)."})
+    on_bad_record: str = field(
+        default="error", metadata={"help": "'error', or 'skip' (count it and write it to skipped_records.jsonl)."}
+    )
 
 
 @dataclass(frozen=True)
