@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xuanyuan.chat_format import XUANYUAN_SYSTEM_PROMPT
+from xuanyuan.training.ppo.data import RLPromptArguments
 
 if TYPE_CHECKING:  # imported where used, so that `--help` answers without loading the training stack
     from peft import LoraConfig
@@ -27,19 +27,10 @@ if TYPE_CHECKING:  # imported where used, so that `--help` answers without loadi
 
 
 @dataclass
-class PPOScriptArguments:
+class PPOScriptArguments(RLPromptArguments):
     sft_model: str = field(default="", metadata={"help": "SFT model: the actor and the frozen reference."})
     reward_model: str = field(default="", metadata={"help": "Trained reward model: the critic and the frozen RM."})
-    prompt_files: list[str] = field(default_factory=list, metadata={"help": "RL prompt JSONL files."})
-    new_prompt_share: float = field(
-        default=0.5, metadata={"help": "Share of non-preference prompts (report 1:1); < 0 keeps the files' mix."}
-    )
     ptx_files: list[str] = field(default_factory=list, metadata={"help": "Pretraining text for the ptx term."})
-    system_prompt: str | None = field(default=XUANYUAN_SYSTEM_PROMPT, metadata={"help": "Prepended to prompts."})
-    on_bad_record: str = field(
-        default="error",
-        metadata={"help": "'error', or 'skip' (count it and write it to <output_dir>/rejected_prompts.jsonl)."},
-    )
 
 
 def lora(model_args: ModelConfig, task_type: str) -> LoraConfig:
