@@ -59,10 +59,10 @@ def load_dataset(script_args: GRPOScriptArguments, config, tokenizer) -> tuple:
 
 def main(script_args: GRPOScriptArguments, config, model_args: ModelConfig) -> dict:
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, GenerationConfig
-    from trl import get_peft_config
 
     from xuanyuan.cli import write_result
     from xuanyuan.tokenization import load_tokenizer
+    from xuanyuan.training.adapters import lora_config
     from xuanyuan.training.grpo import check_rewards, save_policy, summarize, trainer_class
     from xuanyuan.training.model_loading import from_pretrained_kwargs
     from xuanyuan.training.reward_functions import RewardModelScore, reward_functions
@@ -83,10 +83,7 @@ def main(script_args: GRPOScriptArguments, config, model_args: ModelConfig) -> d
             raise SystemExit("the reward function 'reward_model' needs --reward_model")
         rm = AutoModelForSequenceClassification.from_pretrained(script_args.reward_model, num_labels=1, **loading)
         scorer = RewardModelScore(rm, load_tokenizer(script_args.reward_model), script_args.reward_batch_size)
-    peft_config = get_peft_config(model_args)
-    if peft_config is not None:
-        peft_config.task_type = "CAUSAL_LM"
-        peft_config.target_modules = peft_config.target_modules or "all-linear"
+    peft_config = lora_config(model_args, "CAUSAL_LM") if model_args.use_peft else None
 
     trainer = trainer_class(script_args.algorithm)(
         model=policy,

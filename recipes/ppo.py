@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 from xuanyuan.training.ppo.data import RLPromptArguments
 
 if TYPE_CHECKING:  # imported where used, so that `--help` answers without loading the training stack
-    from peft import LoraConfig
     from trl import ModelConfig
 
     from xuanyuan.training.ppo import PPOConfig
@@ -31,17 +30,6 @@ class PPOScriptArguments(RLPromptArguments):
     sft_model: str = field(default="", metadata={"help": "SFT model: the actor and the frozen reference."})
     reward_model: str = field(default="", metadata={"help": "Trained reward model: the critic and the frozen RM."})
     ptx_files: list[str] = field(default_factory=list, metadata={"help": "Pretraining text for the ptx term."})
-
-
-def lora(model_args: ModelConfig, task_type: str) -> LoraConfig:
-    """ModelConfig's LoRA settings for the actor ("CAUSAL_LM") or the critic ("SEQ_CLS": PEFT then also trains
-    the value head in full); every linear layer unless `lora_target_modules` names some."""
-    from trl import get_peft_config
-
-    config = get_peft_config(model_args)
-    config.task_type = task_type
-    config.target_modules = config.target_modules or "all-linear"
-    return config
 
 
 def prompt_token_ids(script_args: PPOScriptArguments, config: PPOConfig, tokenizer, processes: int) -> tuple:
@@ -66,6 +54,7 @@ def main(script_args: PPOScriptArguments, config: PPOConfig, model_args: ModelCo
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, GenerationConfig
 
+    from xuanyuan.training.adapters import lora_config
     from xuanyuan.training.model_loading import from_pretrained_kwargs
     from xuanyuan.training.ppo import PPOTrainer
     from xuanyuan.training.ppo.data import load_ptx_texts
@@ -84,8 +73,8 @@ def main(script_args: PPOScriptArguments, config: PPOConfig, model_args: ModelCo
     )
     reference = None
     if model_args.use_peft:
-        actor = get_peft_model(actor, lora(model_args, "CAUSAL_LM"))
-        critic = get_peft_model(critic, lora(model_args, "SEQ_CLS"))
+        actor = get_peft_model(actor, lora_config(model_args, "CAUSAL_LM"))
+        critic = get_peft_model(critic, lora_config(model_args, "SEQ_CLS"))
     else:
         reference = AutoModelForCausalLM.from_pretrained(script_args.sft_model, **loading)
 
