@@ -111,7 +111,11 @@ def parse_args(argv: list[str] | None = None) -> tuple:
     from xuanyuan.training.grpo import config_class
 
     algorithm = peek_option(sys.argv[1:] if argv is None else argv, "algorithm", "grpo")
-    return parse_recipe_args([GRPOScriptArguments], [config_class(algorithm), "trl:ModelConfig"], argv=argv)
+    try:
+        library = [config_class(algorithm), "trl:ModelConfig"]  # GRPOConfig's or RLOOConfig's options
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+    return parse_recipe_args([GRPOScriptArguments], library, argv=argv)
 
 
 if __name__ == "__main__":

@@ -154,6 +154,8 @@ def test_reward_model_scores_the_conversation_as_trained_ending_with_the_eos(mic
         ("什么是市盈率？", "买它零风险。", -1.0),
         ("Should I buy this stock?", "It offers a guaranteed return.", -1.5),
         ("Should I buy this stock?", "There is no guaranteed return. This is not investment advice.", 0.0),
+        ("Is this a good stock?", "Stocks give guaranteed returns. Investing involves risk.", -1.0),
+        ("How do analysts investigate a company?", "They read its annual report.", 0.0),  # "invest" is a whole word
     ],
 )
 def test_finance_compliance_on_hand_made_answers(question, answer, expected):
@@ -263,6 +265,8 @@ def test_algorithm_is_read_before_parsing_from_the_command_line_or_else_the_yaml
     assert peek_option(["--output_dir", "x"], "algorithm", "grpo") == "grpo"
     with pytest.raises(SystemExit, match="unknown key 'loss_type'"):  # GRPO-only options are refused for RLOO
         grpo_recipe.parse_args(["--config", str(REPO / "recipes" / "tiny" / "grpo.yaml"), "--algorithm", "rloo"])
+    with pytest.raises(SystemExit, match="algorithm must be one of"):
+        grpo_recipe.parse_args(["--algorithm", "ppo"])
 
 
 def assert_trained_causal_lm_folder(folder: Path, sft: Path) -> None:

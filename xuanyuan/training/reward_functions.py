@@ -13,7 +13,8 @@ weights and sums them itself (`reward_weights` of GRPOConfig/RLOOConfig) and log
 - `finance_compliance` (range [-1.5, 0]): −1 for a promise of guaranteed returns (保本, 稳赚, 保证收益, 零风险,
   "guaranteed return", ...) that is not negated right before it (不保本, "not a guaranteed return"); −0.5 more
   when the prompt asks for investment advice (投资, 买入, 推荐, 股票, 基金, ...) and the answer carries no risk
-  disclaimer (投资有风险, 风险提示, 不构成投资建议, ...). 0 for a compliant answer.
+  disclaimer (投资有风险, 风险提示, 不构成投资建议, ...). 0 for a compliant answer. English phrases match as whole
+  words ("invest" not in "investigate").
 - `answer_format` (range [-1, 0]): −1 for an empty answer; otherwise −0.25 for an answer longer than `max_chars`
   characters, −0.5 × the share of its character n-grams that repeat an earlier one (0 for varied text, near 1
   for a loop), and −0.25 for an answer in another language than the prompt (Han share of the letters).
@@ -22,7 +23,6 @@ The rules are a few string tests each, written here because no library scores fi
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from functools import partial
 
@@ -31,16 +31,19 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from ..data.preferences import encode_conversation
 from ..data.processing.language import detect_language
 from ..evaluation.reward_report import check_padding, score_sequences
+from ..utils.phrases import phrase_pattern
 
 GUARANTEE_PHRASES = (
     "保本", "稳赚", "稳赚不赔", "只赚不赔", "包赚", "保证收益", "保证盈利", "保证回报", "保收益", "零风险", "稳赢",
-    "guaranteed return", "guaranteed profit", "guaranteed gain", "zero risk", "can't lose", "cannot lose",
+    "guaranteed return", "guaranteed returns", "guaranteed profit", "guaranteed profits", "guaranteed gains",
+    "zero risk", "risk free return", "risk-free return", "can't lose", "cannot lose",
 )  # fmt: skip
 ZH_NEGATIONS = "不非无没未"
 EN_NEGATIONS = ("not", "no", "never", "isn't", "aren't", "cannot", "can't", "nor")
 ADVICE_WORDS = (
-    "投资", "买入", "卖出", "推荐", "股票", "基金", "理财", "仓位", "加仓", "减仓", "抄底", "值得买", "配置",
-    "invest", "buy", "sell", "stock", "fund", "recommend", "portfolio",
+    "投资", "买入", "卖出", "推荐", "股票", "基金", "理财", "仓位", "加仓", "减仓", "抄底", "值得买", "资产配置",
+    "invest", "investing", "investment", "buy", "buying", "sell", "selling", "stock", "stocks", "fund", "funds",
+    "recommend", "portfolio",
 )  # fmt: skip
 DISCLAIMERS = (
     "投资有风险", "风险提示", "不构成投资建议", "不构成任何投资建议", "入市需谨慎", "谨慎投资", "注意风险", "风险自担",
@@ -65,22 +68,16 @@ def negated(before: str) -> bool:
 
 
 def promises_guarantee(text: str) -> bool:
-    lowered = text.lower()
-    return any(
-        not negated(lowered[: found.start()])
-        for phrase in GUARANTEE_PHRASES
-        for found in re.finditer(re.escape(phrase), lowered)
-    )
+    found = phrase_pattern(GUARANTEE_PHRASES).finditer(text)
+    return any(not negated(text[: match.start()].lower()) for match in found)
 
 
 def asks_for_advice(prompt: str) -> bool:
-    lowered = prompt.lower()
-    return any(word in lowered for word in ADVICE_WORDS)
+    return phrase_pattern(ADVICE_WORDS).search(prompt) is not None
 
 
 def has_disclaimer(text: str) -> bool:
-    lowered = text.lower()
-    return any(phrase in lowered for phrase in DISCLAIMERS)
+    return phrase_pattern(DISCLAIMERS).search(text) is not None
 
 
 def finance_compliance(prompts: list, completions: list, **kwargs) -> list[float]:
