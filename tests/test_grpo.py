@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from datasets import Dataset
 from ppo_toy import toy_config, toy_tokenizer
 from script_loading import load_script
 from transformers import AutoModelForCausalLM, GenerationConfig, PrinterCallback
@@ -48,6 +49,7 @@ def train(trainer) -> list[dict]:
 
 @pytest.mark.parametrize("algorithm", ["grpo", "rloo"])
 def test_toy_reward_rises(tmp_path, algorithm):
+    """A 16-token toy policy rewarded by how often it samples one token learns to sample it more."""
     torch.manual_seed(0)
     model = XuanYuanForCausalLM(toy_config(pad_token_id=0, eos_token_id=2))
     prompts = [[{"role": "user", "content": f"t{3 + i % 4} t{4 + i % 5}"}] for i in range(64)]
@@ -56,12 +58,11 @@ def test_toy_reward_rises(tmp_path, algorithm):
         learning_rate=1e-2, lr_scheduler_type="constant", beta=0.0, max_steps=16, logging_steps=1,
         seed=0, **CPU_RUN,
     )  # fmt: skip
-    from datasets import Dataset
-
     trainer = trainer_class(algorithm)(
         model=model, reward_funcs=[preferred_count], args=config,
         train_dataset=Dataset.from_dict({"prompt": prompts}), processing_class=toy_tokenizer(),
     )  # fmt: skip
+    assert type(trainer).__name__ == {"grpo": "GRPOTrainer", "rloo": "RLOOTrainer"}[algorithm]
     rows = train(trainer)
     first = sum(r["reward"] for r in rows[:4]) / 4
     last = sum(r["reward"] for r in rows[-4:]) / 4
@@ -70,9 +71,8 @@ def test_toy_reward_rises(tmp_path, algorithm):
 
 
 # ----------------------------------------------------------------------------------------------- micro models
-ADVICE = "现在适合买入哪只基金？"
-PROMPTS = [ADVICE, "什么是市盈率？", "推荐一只股票。", "How is the P/E ratio computed?", "解释一下资产负债率。",
-           "我该不该加仓？", "市净率是什么意思？", "What is a bond?"]  # fmt: skip
+PROMPTS = ["现在适合买入哪只基金？", "什么是市盈率？", "推荐一只股票。", "How is the P/E ratio computed?",
+           "解释一下资产负债率。", "我该不该加仓？", "市净率是什么意思？", "What is a bond?"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
