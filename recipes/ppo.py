@@ -19,43 +19,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xuanyuan.chat_format import XUANYUAN_SYSTEM_PROMPT
+from xuanyuan.training.ppo.data import RLPromptArguments
 
 if TYPE_CHECKING:  # imported where used, so that `--help` answers without loading the training stack
-    from peft import LoraConfig
     from trl import ModelConfig
 
     from xuanyuan.training.ppo import PPOConfig
 
 
 @dataclass
-class PPOScriptArguments:
+class PPOScriptArguments(RLPromptArguments):
     sft_model: str = field(default="", metadata={"help": "SFT model: the actor and the frozen reference."})
     reference_model: str = field(
         default="", metadata={"help": "The KL term's frozen reference when not --sft_model (PEI's later rounds)."}
     )
     reward_model: str = field(default="", metadata={"help": "Trained reward model: the critic and the frozen RM."})
-    prompt_files: list[str] = field(default_factory=list, metadata={"help": "RL prompt JSONL files."})
-    new_prompt_share: float = field(
-        default=0.5, metadata={"help": "Share of non-preference prompts (report 1:1); < 0 keeps the files' mix."}
-    )
     ptx_files: list[str] = field(default_factory=list, metadata={"help": "Pretraining text for the ptx term."})
-    system_prompt: str | None = field(default=XUANYUAN_SYSTEM_PROMPT, metadata={"help": "Prepended to prompts."})
-    on_bad_record: str = field(
-        default="error",
-        metadata={"help": "'error', or 'skip' (count it and write it to <output_dir>/rejected_prompts.jsonl)."},
-    )
-
-
-def lora(model_args: ModelConfig, task_type: str) -> LoraConfig:
-    """ModelConfig's LoRA settings for the actor ("CAUSAL_LM") or the critic ("SEQ_CLS": PEFT then also trains
-    the value head in full); every linear layer unless `lora_target_modules` names some."""
-    from trl import get_peft_config
-
-    config = get_peft_config(model_args)
-    config.task_type = task_type
-    config.target_modules = config.target_modules or "all-linear"
-    return config
 
 
 def prompt_token_ids(script_args: PPOScriptArguments, config: PPOConfig, tokenizer, processes: int) -> tuple:
@@ -80,6 +59,7 @@ def main(script_args: PPOScriptArguments, config: PPOConfig, model_args: ModelCo
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, GenerationConfig
 
+    from xuanyuan.training.adapters import lora_config
     from xuanyuan.training.model_loading import from_pretrained_kwargs
     from xuanyuan.training.ppo import PPOTrainer
     from xuanyuan.training.ppo.data import load_ptx_texts
@@ -98,8 +78,8 @@ def main(script_args: PPOScriptArguments, config: PPOConfig, model_args: ModelCo
     )
     reference = None  # with LoRA and no other reference: the actor with its adapters disabled
     if model_args.use_peft:
-        actor = get_peft_model(actor, lora(model_args, "CAUSAL_LM"))
-        critic = get_peft_model(critic, lora(model_args, "SEQ_CLS"))
+        actor = get_peft_model(actor, lora_config(model_args, "CAUSAL_LM"))
+        critic = get_peft_model(critic, lora_config(model_args, "SEQ_CLS"))
     if not model_args.use_peft or script_args.reference_model:
         reference_path = script_args.reference_model or script_args.sft_model
         reference = AutoModelForCausalLM.from_pretrained(reference_path, **loading)

@@ -198,10 +198,10 @@ def test_activation_checkpointing_recomputes_without_changing_the_step(tmp_path)
 
 
 def test_recipe_lora_follows_the_model_config_and_trains_the_value_head():
-    from script_loading import load_script
     from trl import ModelConfig
 
-    lora = load_script("recipes/ppo.py").lora
+    from xuanyuan.training.adapters import lora_config as lora
+
     settings = ModelConfig(use_peft=True, lora_r=4, lora_alpha=8, use_rslora=True)
     critic = get_peft_model(XuanYuanForSequenceClassification(toy_config(num_labels=1)), lora(settings, "SEQ_CLS"))
     trainable = {name for name, p in critic.named_parameters() if p.requires_grad}

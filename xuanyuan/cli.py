@@ -180,6 +180,22 @@ def _option_value(argv: list[str], name: str) -> tuple[int, str | None] | None:
     return None
 
 
+def peek_option(argv: Sequence[str], name: str, default: str) -> str:
+    """The value of `--name` before parsing (the command line's, else the `--config` YAML's, else `default`),
+    for an entry point whose choice of dataclasses depends on it."""
+    argv = list(argv)
+    found = _option_value(argv, name)
+    if found and found[1] is not None:
+        return found[1]
+    config = _option_value(argv, "config")
+    if config and config[1] is not None:
+        try:
+            return str(read_config(config[1]).get(name, default))
+        except ConfigError as error:
+            raise SystemExit(f"error: {error}") from None
+    return default
+
+
 def resolve_precision_options(config: dict, argv: list[str], fields: set[str]) -> None:
     """Turn `auto` in `bf16`/`fp16` (YAML or command line) into true/false for this machine, in place."""
     from xuanyuan.utils.precision import as_setting, resolve_auto_precision

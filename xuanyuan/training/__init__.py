@@ -1,4 +1,5 @@
-"""Trainers: pretraining (bucketed packing, domain mixture), SFT and reward (thin TRL subclasses), PPO (our own).
+"""Trainers: pretraining (bucketed packing, domain mixture), SFT and reward (thin TRL subclasses), PPO (our own);
+GRPO/RLOO on TRL's trainers with the project's reward functions (`grpo`, `reward_functions`).
 
 The names below load on first use, so that the light modules of the package (e.g. the configs that recipes
 subclass) import without TRL.

@@ -1,4 +1,4 @@
-"""Merging a LoRA / QLoRA adapter into its base model for release.
+"""LoRA settings of the RL recipes, and merging a LoRA / QLoRA adapter into its base model for release.
 
 The base is reloaded in full precision (never merged into a 4-bit copy, which would round the merged
 weights to the 4-bit grid), the adapter applied with `peft`, folded in with `merge_and_unload`, and the
@@ -10,10 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from peft import PeftConfig, PeftModel
+from peft import LoraConfig, PeftConfig, PeftModel
 from transformers import AutoModelForCausalLM, PreTrainedModel
+from trl import ModelConfig, get_peft_config
 
 from ..tokenization import load_tokenizer
+
+
+def lora_config(model_args: ModelConfig, task_type: str) -> LoraConfig:
+    """ModelConfig's LoRA settings for a policy ("CAUSAL_LM") or a critic ("SEQ_CLS": PEFT then also trains the
+    value head in full); every linear layer unless `lora_target_modules` names some."""
+    config = get_peft_config(model_args)
+    config.task_type = task_type
+    config.target_modules = config.target_modules or "all-linear"
+    return config
 
 
 def merge_adapter(

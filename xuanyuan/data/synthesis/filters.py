@@ -27,8 +27,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 
+from ...utils.phrases import phrase_pattern
 from ..processing.dedup import DedupConfig, near_duplicate_roots, shingles
 from ..processing.language import detect_language
 from .runner import SynthesisRun
@@ -122,15 +122,8 @@ def too_long(instruction: str, answer: str, config: FilterConfig) -> str | None:
     return None
 
 
-@lru_cache(maxsize=8)
-def _reference_pattern(phrases: tuple[str, ...]) -> re.Pattern:
-    """One pattern for all phrases: English ones as whole words with any spacing, others as they are."""
-    parts = [r"\b" + r"\s+".join(map(re.escape, p.split())) + r"\b" if p.isascii() else re.escape(p) for p in phrases]
-    return re.compile("|".join(parts), re.IGNORECASE)
-
-
 def refers_to_text(instruction: str, config: FilterConfig) -> str | None:
-    found = _reference_pattern(tuple(config.text_references)).search(instruction)
+    found = phrase_pattern(tuple(config.text_references)).search(instruction)
     return f"refers_to_text: {found.group(0)!r} in {_quoted(instruction)}" if found else None
 
 

@@ -10,11 +10,27 @@ prompts is an error naming the files.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from xuanyuan.chat_format import XUANYUAN_SYSTEM_PROMPT
 from xuanyuan.data.conversations import prompt_messages
 from xuanyuan.data.records import Record, check_unique_id, load_records, require_text
+
+
+@dataclass
+class RLPromptArguments:
+    """The RL prompts of a recipe (PPO, GRPO/RLOO): where they are, how they are mixed and framed."""
+
+    prompt_files: list[str] = field(default_factory=list, metadata={"help": "RL prompt JSONL files."})
+    new_prompt_share: float = field(
+        default=0.5, metadata={"help": "Share of non-preference prompts (report 1:1); < 0 keeps the files' mix."}
+    )
+    system_prompt: str | None = field(default=XUANYUAN_SYSTEM_PROMPT, metadata={"help": "Prepended to prompts."})
+    on_bad_record: str = field(
+        default="error",
+        metadata={"help": "'error', or 'skip' (count it and write it to <output_dir>/rejected_prompts.jsonl)."},
+    )
 
 
 @dataclass(frozen=True)
@@ -71,12 +87,13 @@ def mix_by_source(prompts: list[PromptRecord], new_share: float, seed: int) -> l
     return [preference[i] for i in keep_preference] + [new[i] for i in keep_new]
 
 
-def tokenize_prompts(
+def render_prompts(
     prompts: list[PromptRecord], tokenizer, system_prompt: str | None, max_length: int
-) -> tuple[list[list[int]], int]:
-    """Chat-template token ids ending with the assistant cue; prompts longer than `max_length` are
-    left out and counted (second value), never cut mid-question."""
-    encoded, too_long = [], 0
+) -> tuple[list[tuple[PromptRecord, list[dict], list[int]]], int]:
+    """Each prompt with its chat turns (`system_prompt` first unless the record brings its own) and their
+    chat-template token ids ending with the assistant cue; prompts longer than `max_length` tokens are left out
+    and counted (second value), never cut mid-question."""
+    rendered, too_long = [], 0
     for prompt in prompts:
         messages = prompt.messages
         if system_prompt and messages[0].get("role") != "system":
@@ -85,8 +102,16 @@ def tokenize_prompts(
         if len(ids) > max_length:
             too_long += 1
         else:
-            encoded.append(list(ids))
-    return encoded, too_long
+            rendered.append((prompt, messages, list(ids)))
+    return rendered, too_long
+
+
+def tokenize_prompts(
+    prompts: list[PromptRecord], tokenizer, system_prompt: str | None, max_length: int
+) -> tuple[list[list[int]], int]:
+    """`render_prompts`' token ids only."""
+    rendered, too_long = render_prompts(prompts, tokenizer, system_prompt, max_length)
+    return [ids for _, _, ids in rendered], too_long
 
 
 def load_ptx_texts(paths: list[str], tokenizer, max_length: int) -> list[list[int]]:
