@@ -23,17 +23,13 @@ from __future__ import annotations
 import json
 import random
 import shlex
-import subprocess
-import sys
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import yaml
+from stage_runner import ROOT, python, run_stages
 
 from xuanyuan.training.ppo.pei import PEIConfig
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -52,21 +48,6 @@ class PEIArguments(PEIConfig):
     eval_max_examples: int = 48
     ppo_overrides: str = field(default="", metadata={"help": "Extra ppo.py flags, e.g. '--max_steps 8'."})
     seed: int = 0
-
-
-def run_stages(folder: Path, stages: list[dict], seed: int) -> None:
-    """Run `stages` (name, command, metrics) as a pipeline in `folder` through recipes/run_pipeline.py, which
-    logs each stage, reports it, and on a rerun skips the stages that already finished."""
-    folder.mkdir(parents=True, exist_ok=True)
-    config = folder / "pipeline.yaml"
-    config.write_text(yaml.safe_dump({"output_dir": str(folder), "seed": seed, "stages": stages}), encoding="utf-8")
-    command = [sys.executable, str(ROOT / "recipes/run_pipeline.py"), "--config", str(config)]
-    subprocess.run(command, check=True)  # in the caller's folder: relative paths mean what they meant to the user
-
-
-def python(script: str, *argv: str) -> str:
-    """A stage command running one of this repository's scripts, from whatever folder PEI runs in."""
-    return shlex.join(["python", str(ROOT / script), *argv])
 
 
 def answers_stage(name: str, model: str, args: PEIArguments, folder: Path) -> dict:

@@ -13,6 +13,8 @@ def load_script(relative_path: str):
     resolve their string annotations through it)."""
     path = REPO / relative_path
     name = "_".join(path.relative_to(REPO).with_suffix("").parts)
+    if str(path.parent) not in sys.path:  # run as a script, it imports its siblings (recipes/stage_runner.py)
+        sys.path.append(str(path.parent))
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)

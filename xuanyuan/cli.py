@@ -289,7 +289,16 @@ def _parse(own: Sequence[type], library: Sequence[str | type], argv: list[str], 
 
 
 # ----------------------------------------------------------------------------------------------- inputs
-MODEL_FIELDS = ("model_name_or_path", "tokenizer_name_or_path", "model", "sft_model", "reward_model", "judge_model")
+MODEL_FIELDS = (
+    "model_name_or_path",
+    "tokenizer_name_or_path",
+    "model",
+    "sft_model",
+    "reward_model",
+    "judge_model",
+    "policy",
+    "base_model",
+)
 
 
 def _is_local_path(value: str) -> bool:

@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from .ppo.data import PromptRecord, render_prompts
+from .ppo.data import PromptRecord, encode_prompts
 
 ALGORITHMS = {"grpo": ("trl:GRPOConfig", "trl:GRPOTrainer"), "rloo": ("trl:RLOOConfig", "trl:RLOOTrainer")}
 
@@ -50,8 +50,8 @@ def prompt_dataset(prompts: list[PromptRecord], tokenizer, system_prompt: str | 
     functions) and how many prompts were longer than `max_prompt_length` tokens and left out."""
     from datasets import Dataset
 
-    rendered, too_long = render_prompts(prompts, tokenizer, system_prompt, max_prompt_length)
-    rows = [{"prompt": messages, "id": record.id, "category": record.category} for record, messages, _ in rendered]
+    encoded, too_long = encode_prompts(prompts, tokenizer, system_prompt, max_prompt_length)
+    rows = [{"prompt": item.messages, "id": item.prompt.id, "category": item.prompt.category} for item in encoded]
     return Dataset.from_list(rows), too_long
 
 

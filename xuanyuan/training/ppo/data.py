@@ -87,13 +87,19 @@ def mix_by_source(prompts: list[PromptRecord], new_share: float, seed: int) -> l
     return [preference[i] for i in keep_preference] + [new[i] for i in keep_new]
 
 
-def render_prompts(
+@dataclass(frozen=True)
+class EncodedPrompt:
+    prompt: PromptRecord
+    messages: list[dict]  # what the model is shown: `system_prompt` first unless the record brings its own
+    ids: list[int]  # chat-template token ids ending with the assistant cue
+
+
+def encode_prompts(
     prompts: list[PromptRecord], tokenizer, system_prompt: str | None, max_length: int
-) -> tuple[list[tuple[PromptRecord, list[dict], list[int]]], int]:
-    """Each prompt with its chat turns (`system_prompt` first unless the record brings its own) and their
-    chat-template token ids ending with the assistant cue; prompts longer than `max_length` tokens are left out
-    and counted (second value), never cut mid-question."""
-    rendered, too_long = [], 0
+) -> tuple[list[EncodedPrompt], int]:
+    """Each prompt with its chat messages and token ids; prompts longer than `max_length` tokens are left out and
+    counted (second value), never cut mid-question."""
+    encoded, too_long = [], 0
     for prompt in prompts:
         messages = prompt.messages
         if system_prompt and messages[0].get("role") != "system":
@@ -102,16 +108,16 @@ def render_prompts(
         if len(ids) > max_length:
             too_long += 1
         else:
-            rendered.append((prompt, messages, list(ids)))
-    return rendered, too_long
+            encoded.append(EncodedPrompt(prompt, messages, list(ids)))
+    return encoded, too_long
 
 
 def tokenize_prompts(
     prompts: list[PromptRecord], tokenizer, system_prompt: str | None, max_length: int
 ) -> tuple[list[list[int]], int]:
-    """`render_prompts`' token ids only."""
-    rendered, too_long = render_prompts(prompts, tokenizer, system_prompt, max_length)
-    return [ids for _, _, ids in rendered], too_long
+    """`encode_prompts`' token ids alone, and how many prompts were too long."""
+    encoded, too_long = encode_prompts(prompts, tokenizer, system_prompt, max_length)
+    return [item.ids for item in encoded], too_long
 
 
 def load_ptx_texts(paths: list[str], tokenizer, max_length: int) -> list[list[int]]:
