@@ -41,6 +41,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "dedup_quality": ("dedup_quality", []),
     "quantization": ("quantization", ["--data_dir", "{data}"]),
     "lm_safety_filters": ("lm_safety_filters", ["--data_dir", "{data}"]),
+    "dpo_speed": ("dpo_speed", ["--model", "{model}", "--data_dir", "{data}"]),
 }
 
 
