@@ -102,6 +102,7 @@ def main(
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     seconds = time.perf_counter() - start
+    model.config.use_cache = True  # off for training only: saved off, every later generate would skip the KV cache
     trainer.save_model(str(output_dir))
     metrics = {
         **trainer.summary(),

@@ -100,6 +100,7 @@ def test_short_run_loss_falls_and_logs_every_domain(setup):
     assert len(metrics["mixture"]["changes"]) == 1 + 4  # the configured ratios + one per controller interval
     assert metrics["mixture"]["changes"][0]["ratios"] == pytest.approx({"finance": 0.5, "news": 0.25, "web": 0.25})
     assert (out / "model.safetensors").exists() and json.loads((out / "pretrain_metrics.json").read_text())
+    assert json.loads((out / "config.json").read_text())["use_cache"] is True  # generation later keeps its KV cache
 
 
 KILL_AT_STEP = """
