@@ -54,7 +54,6 @@ def main(script_args: PPOScriptArguments, config: PPOConfig, model_args: ModelCo
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, GenerationConfig
 
-    from xuanyuan.training.adapters import lora_config
     from xuanyuan.training.model_loading import from_pretrained_kwargs
     from xuanyuan.training.ppo import PPOTrainer
     from xuanyuan.training.ppo.data import load_ptx_texts
@@ -73,6 +72,8 @@ def main(script_args: PPOScriptArguments, config: PPOConfig, model_args: ModelCo
     )
     reference = None
     if model_args.use_peft:
+        from xuanyuan.training.adapters import lora_config
+
         actor = get_peft_model(actor, lora_config(model_args, "CAUSAL_LM"))
         critic = get_peft_model(critic, lora_config(model_args, "SEQ_CLS"))
     else:
