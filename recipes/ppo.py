@@ -59,7 +59,6 @@ def main(script_args: PPOScriptArguments, config: PPOConfig, model_args: ModelCo
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, GenerationConfig
 
-    from xuanyuan.training.adapters import lora_config
     from xuanyuan.training.model_loading import from_pretrained_kwargs
     from xuanyuan.training.ppo import PPOTrainer
     from xuanyuan.training.ppo.data import load_ptx_texts
@@ -78,6 +77,8 @@ def main(script_args: PPOScriptArguments, config: PPOConfig, model_args: ModelCo
     )
     reference = None  # with LoRA and no other reference: the actor with its adapters disabled
     if model_args.use_peft:
+        from xuanyuan.training.adapters import lora_config
+
         actor = get_peft_model(actor, lora_config(model_args, "CAUSAL_LM"))
         critic = get_peft_model(critic, lora_config(model_args, "SEQ_CLS"))
     if not model_args.use_peft or script_args.reference_model:

@@ -14,6 +14,7 @@ from ppo_toy import toy_config, toy_tokenizer
 from script_loading import load_script
 from transformers import AutoModelForCausalLM, GenerationConfig, PrinterCallback
 from trl import GRPOConfig, RLOOConfig
+from trl.trainer.utils import get_callable_name
 
 from xuanyuan import XuanYuanConfig, XuanYuanForCausalLM, XuanYuanForSequenceClassification
 from xuanyuan.data.preferences import encode_conversation
@@ -198,8 +199,6 @@ class Recorder:
     """A reward function that records what it was given and what it returned, under the wrapped one's name."""
 
     def __init__(self, func):
-        from trl.trainer.utils import get_callable_name
-
         self.func, self.__name__, self.calls = func, get_callable_name(func), []
 
     def __call__(self, prompts, completions, **kwargs):
