@@ -42,6 +42,7 @@ BENCHMARKS: dict[str, tuple[str, list[str]]] = {
     "quantization": ("quantization", ["--data_dir", "{data}"]),
     "lm_safety_filters": ("lm_safety_filters", ["--data_dir", "{data}"]),
     "dpo_speed": ("dpo_speed", ["--model", "{model}", "--data_dir", "{data}"]),
+    "grpo_speed": ("grpo_speed", ["--model", "{model}", "--prompts", "{data}/rl/prompts.jsonl"]),
 }
 
 
