@@ -27,7 +27,7 @@ class BestOfNArguments:
     output_dir: str = "outputs/tiny/best_of_n"
     num_samples: int = field(default=4, metadata={"help": "K: answers sampled per prompt."})
     max_prompts: int | None = field(default=None, metadata={"help": "Prompts drawn (seeded); default all."})
-    max_new_tokens: int = 48
+    max_new_tokens: int = field(default=96, metadata={"help": "Answers cut off here (no EOS) are never kept."})
     max_prompt_length: int = 256
     batch_size: int = field(default=8, metadata={"help": "Prompts per generate call (× num_samples rows)."})
     cache_implementation: str | None = field(

@@ -35,7 +35,7 @@ class RAFTArguments:
     rounds: int = 2
     prompts_per_round: int = 32
     num_samples: int = field(default=4, metadata={"help": "K: answers per prompt; the best one is kept."})
-    max_new_tokens: int = 48
+    max_new_tokens: int = field(default=96, metadata={"help": "Answers cut off here (no EOS) are never kept."})
     min_reward: float | None = field(default=None, metadata={"help": "Keep a prompt's best only above this score."})
     best_of_n_config: str = str(ROOT / "recipes/tiny/best_of_n.yaml")
     sft_config: str = str(ROOT / "recipes/tiny/raft_sft.yaml")

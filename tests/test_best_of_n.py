@@ -93,8 +93,8 @@ def test_sampled_scores_are_the_reward_models_on_prompt_answer_and_eos():
 
 def test_recipe_writes_readable_files_and_repeats_with_its_seed(tmp_path):
     recipe = load_script("recipes/best_of_n.py")
-    inputs = save_toy_run_inputs(tmp_path)
-    paths = dict(zip(inputs[::2], inputs[1::2], strict=True))
+    flags = save_toy_run_inputs(tmp_path)
+    paths = dict(zip(flags[::2], flags[1::2], strict=True))
 
     def run(folder: str) -> dict:
         args = recipe.BestOfNArguments(policy=paths["--sft_model"], reward_model=paths["--reward_model"],

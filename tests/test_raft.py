@@ -24,26 +24,27 @@ TEMPLATE = (
 def test_rounds_chain_the_models_and_draw_with_their_own_seed():
     raft = load_script("recipes/raft.py")
     args = raft.RAFTArguments(seed=5, prompts_per_round=16, num_samples=3, min_reward=0.5)
-    best_of_n, sft = (shlex.split(stage["command"]) for stage in raft.round_stages(args, 2, "/r/round-1/model",
-                                                                                     Path("/r/round-2")))  # fmt: skip
+    stages = raft.round_stages(args, 2, "/r/round-1/model", Path("/r/round-2"))
+    best_of_n, sft = (shlex.split(stage["command"]) for stage in stages)
 
     def value(argv: list[str], flag: str) -> str:
         return argv[argv.index(flag) + 1]
 
     assert value(best_of_n, "--policy") == value(sft, "--model_name_or_path") == "/r/round-1/model"
-    assert (value(best_of_n, "--seed"), value(best_of_n, "--max_prompts"), value(best_of_n, "--num_samples")) == (
-        "7", "16", "3")  # fmt: skip
+    draw = (value(best_of_n, "--seed"), value(best_of_n, "--max_prompts"), value(best_of_n, "--num_samples"))
+    assert draw == ("7", "16", "3")  # round 2 of seed 5
     assert value(best_of_n, "--min_reward") == "0.5"
     assert value(sft, "--train_files") == value(best_of_n, "--output_dir") + "/sft.jsonl"
     assert value(sft, "--output_dir") == "/r/round-2/model"
 
 
-@pytest.mark.slow  # four recipe processes (best-of-N, SFT, then SFT again) and two runner starts: ~25-45 s
+@pytest.mark.slow  # three recipe processes (best-of-N, SFT, SFT again) and two runner starts: ~25-45 s
 def test_resuming_after_round_one_sampling_gives_the_uninterrupted_weights(tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     raft = load_script("recipes/raft.py")
-    inputs = dict(zip(*[iter(save_toy_run_inputs(tmp_path))] * 2, strict=True))
+    flags = save_toy_run_inputs(tmp_path)
+    inputs = dict(zip(flags[::2], flags[1::2], strict=True))
     tokenizer = AutoTokenizer.from_pretrained(inputs["--sft_model"])
     tokenizer.chat_template = TEMPLATE
     tokenizer.save_pretrained(inputs["--sft_model"])

@@ -55,7 +55,8 @@ def sample_candidates(
     batch_size: int, cache_implementation: str | None = "static",
 ) -> list[list[Candidate]]:  # fmt: skip
     """`num_samples` answers to each prompt, sampled with the policy's generation config and scored. The default
-    static KV cache is allocated once: on CPU, generation with the growing default cache was 3× slower here."""
+    static KV cache is allocated once; transformers' growing one took 15-40% longer here (128 rows, 96 new tokens,
+    2 CPU cores)."""
     eos, generation = tokenizer.eos_token_id, {"do_sample": True, "num_return_sequences": num_samples,
                                               "max_new_tokens": max_new_tokens,
                                               "cache_implementation": cache_implementation}  # fmt: skip
