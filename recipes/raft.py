@@ -9,7 +9,8 @@ each `num_samples` times and keeps the reward model's pick, the top 1/K (`recipe
 `min_reward`, only picks scoring above it), then fine-tunes the policy on them (`recipes/sft.py` with
 `sft_config`); the result is the next round's policy. Round N's kept data and model are `round-N/best_of_n/` and
 `round-N/model/`; the last model is copied into `output_dir` itself, next to `raft_summary.json` (per round:
-prompts, kept, mean reward of the samples and of the kept, SFT loss). Every command is known before the first one
+prompts, kept, mean reward of the samples and of the kept, SFT loss; the samples' mean reward in the first and
+last round). Every command is known before the first one
 runs (a round's draw depends on the seed alone), so all rounds are one pipeline for recipes/run_pipeline.py
 (`output_dir/pipeline.yaml`, one runner start for the whole run): a rerun after an interruption skips the finished
 stages and, sampling being seeded per round, ends with the same model as an uninterrupted run.
@@ -89,7 +90,9 @@ def main(args: RAFTArguments) -> dict:
         if path.is_file():
             shutil.copy2(path, output / path.name)
     rounds = [round_summary(n, policies[n - 1], folder) for n, folder in enumerate(folders, 1)]
-    summary = {"total_rounds": args.rounds, "final_model": str(output), "rounds": rounds}
+    summary = {"total_rounds": args.rounds, "final_model": str(output), "rounds": rounds,
+               "reward_first_round": rounds[0]["reward_mean_samples"],
+               "reward_last_round": rounds[-1]["reward_mean_samples"]}  # fmt: skip
     (output / "raft_summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     (output / "raft_config.json").write_text(json.dumps(asdict(args), indent=2), encoding="utf-8")
     print(json.dumps(summary, ensure_ascii=False, indent=2))
