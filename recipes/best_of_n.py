@@ -45,8 +45,8 @@ def main(args: BestOfNArguments) -> dict:
 
     from xuanyuan.cli import write_result
     from xuanyuan.data.records import write_jsonl
-    from xuanyuan.training.best_of_n import best_of_n_records, draw, sample_candidates
-    from xuanyuan.training.ppo.data import encode_prompts, load_prompts, require_prompts
+    from xuanyuan.training.best_of_n import best_of_n_records, sample_candidates
+    from xuanyuan.training.ppo.data import draw, encode_prompts, load_prompts, require_prompts
 
     if not (args.policy and args.reward_model and args.prompt_files):
         raise SystemExit("best_of_n.py needs --policy, --reward_model and --prompt_files")

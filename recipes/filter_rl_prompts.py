@@ -12,7 +12,6 @@ scores each with the reward model, then keeps prompts per `xuanyuan.training.ppo
 from __future__ import annotations
 
 import json
-import random
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -65,15 +64,13 @@ def main(args: FilterArguments) -> dict:
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
     from xuanyuan.data.records import iter_records
-    from xuanyuan.training.ppo.data import load_prompts, require_prompts, tokenize_prompts
+    from xuanyuan.training.ppo.data import draw, load_prompts, require_prompts, tokenize_prompts
     from xuanyuan.training.ppo.prompt_filter import PromptScores, select_prompts
 
     prompts = load_prompts(args.prompt_files, unique_ids=True)  # kept and dropped prompts are told apart by id
     require_prompts(prompts, args.prompt_files, 1, "the prompt filter")
     prompts_read = len(prompts)
-    if args.max_prompts is not None and args.max_prompts < len(prompts):
-        drawn = set(random.Random(args.seed).sample(range(len(prompts)), args.max_prompts))
-        prompts = [prompt for index, prompt in enumerate(prompts) if index in drawn]
+    prompts = draw(prompts, args.max_prompts, args.seed)
     set_seed(args.seed)
     tokenizer = AutoTokenizer.from_pretrained(args.sft_model)
     policy = AutoModelForCausalLM.from_pretrained(args.sft_model).eval()

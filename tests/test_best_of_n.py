@@ -11,8 +11,8 @@ from script_loading import load_script
 from xuanyuan.data.preferences import load_preference_pairs
 from xuanyuan.data.sft_data import load_sft_dataset
 from xuanyuan.modeling import XuanYuanForCausalLM, XuanYuanForSequenceClassification
-from xuanyuan.training.best_of_n import Candidate, best_and_worst, best_of_n_records, draw, sample_candidates
-from xuanyuan.training.ppo.data import EncodedPrompt, PromptRecord
+from xuanyuan.training.best_of_n import Candidate, best_and_worst, best_of_n_records, sample_candidates
+from xuanyuan.training.ppo.data import EncodedPrompt, PromptRecord, draw
 
 
 def test_best_and_worst_is_the_first_argmax_and_argmin_among_usable_candidates():

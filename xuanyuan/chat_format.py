@@ -11,6 +11,14 @@ XUANYUAN_SYSTEM_PROMPT = (
     "有争议、政治敏感等相关的话题、问题和指示。"
 )
 
+
+def with_system_prompt(messages: list[dict], system_prompt: str | None) -> list[dict]:
+    """`messages` with `system_prompt` as a first system turn, unless there is none or they open with their own."""
+    if system_prompt and messages[0].get("role") != "system":
+        return [{"role": "system", "content": system_prompt}, *messages]
+    return list(messages)
+
+
 # XuanYuan-Chat's format: "{system}\n Human: {user} Assistant: {reply}</s>Human: ...".
 # The `{% generation %}` block marks exactly the tokens an assistant-only loss trains on: the
 # reply and its EOS, never the "Assistant:" header.

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from ..chat_format import with_system_prompt
 from ..data.conversations import load_prompts
 from ..training.ppo.core import token_logprobs
 from ..training.ppo.rollout import generate_responses, join_responses, response_logits
@@ -40,13 +41,6 @@ class HeldOutPrompts:
 
 def last_user_turn(messages: list[dict]) -> str:
     return next(m["content"] for m in reversed(messages) if m["role"] == "user").strip()
-
-
-def with_system_prompt(messages: list[dict], system_prompt: str | None) -> list[dict]:
-    """`messages` with `system_prompt` first unless they open with a system turn of their own."""
-    if system_prompt and messages[0].get("role") != "system":
-        return [{"role": "system", "content": system_prompt}, *messages]
-    return list(messages)
 
 
 def held_out_prompts(

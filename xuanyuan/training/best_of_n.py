@@ -11,7 +11,6 @@ the model to stop mid-sentence.
 
 from __future__ import annotations
 
-import random
 import statistics
 from collections import Counter
 from collections.abc import Sequence
@@ -39,14 +38,6 @@ def best_and_worst(scores: Sequence[float], usable: Sequence[bool]) -> tuple[int
     if not indices:
         return None
     return max(indices, key=scores.__getitem__), min(indices, key=scores.__getitem__)
-
-
-def draw(items: list, count: int | None, seed: int) -> list:
-    """`count` of `items` drawn with `seed`, in their original order; all of them when `count` is None or not
-    smaller than their number."""
-    if count is None or count >= len(items):
-        return list(items)
-    return [items[i] for i in sorted(random.Random(seed).sample(range(len(items)), count))]
 
 
 @torch.no_grad()

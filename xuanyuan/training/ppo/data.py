@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xuanyuan.chat_format import XUANYUAN_SYSTEM_PROMPT
+from xuanyuan.chat_format import XUANYUAN_SYSTEM_PROMPT, with_system_prompt
 from xuanyuan.data.conversations import prompt_messages
 from xuanyuan.data.records import Record, check_unique_id, load_records, require_text
 
@@ -87,6 +87,14 @@ def mix_by_source(prompts: list[PromptRecord], new_share: float, seed: int) -> l
     return [preference[i] for i in keep_preference] + [new[i] for i in keep_new]
 
 
+def draw(items: list, count: int | None, seed: int) -> list:
+    """`count` of `items` drawn with `seed`, in their original order; all of them when `count` is None or not
+    smaller than their number."""
+    if count is None or count >= len(items):
+        return list(items)
+    return [items[i] for i in sorted(random.Random(seed).sample(range(len(items)), count))]
+
+
 @dataclass(frozen=True)
 class EncodedPrompt:
     prompt: PromptRecord
@@ -101,9 +109,7 @@ def encode_prompts(
     counted (second value), never cut mid-question."""
     encoded, too_long = [], 0
     for prompt in prompts:
-        messages = prompt.messages
-        if system_prompt and messages[0].get("role") != "system":
-            messages = [{"role": "system", "content": system_prompt}, *messages]
+        messages = with_system_prompt(prompt.messages, system_prompt)
         ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False)
         if len(ids) > max_length:
             too_long += 1
