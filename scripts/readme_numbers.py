@@ -52,6 +52,12 @@ NUMBERS = (
     Number("stages.exam_ppo_blank.metrics.overall.accuracy", "exam accuracy after PPO", "{:.3f}"),
     Number("stages.exam_ppo_vs_sft.metrics.difference", "exam change PPO − SFT", "{:+.3f}"),
     Number("stages.exam_sft_letter.metrics.overall.accuracy", "exam accuracy after SFT, letter form", "{:.3f}"),
+    Number("stages.filter_rl_prompts.metrics.prompts_kept", "RL prompts the filter kept (of 64 scored)", "{}"),
+    Number("stages.dpo.metrics.test.reward_accuracy_after", "DPO held-out preference accuracy (0.5 before)", "{:.3f}"),
+    Number("stages.grpo.metrics.reward_first", "GRPO weighted reward, first steps", "{:.2f}"),
+    Number("stages.grpo.metrics.reward_last", "GRPO weighted reward, last steps", "{:.2f}"),
+    Number("stages.raft.metrics.reward_first_round", "RAFT samples' mean reward, round 1", "{:.2f}"),
+    Number("stages.raft.metrics.reward_last_round", "RAFT samples' mean reward, last round", "{:.2f}"),
     Number("stages.quantize_4bit.metrics.size.ratio_to_fp32", "NF4 model size / fp32", "{:.2f}"),
     Number("stages.quantize_4bit.metrics.perplexity_ratio", "NF4 perplexity / fp32", "{:.3f}"),
 )
