@@ -101,7 +101,12 @@ def stage_paths(stage: Stage, output_dir: str) -> StagePaths:
         and not _inside(path, output_dir)
     ]
     embedded = re.findall(rf"(?<![\w/.]){re.escape(output_dir)}(?:/[^\s'\",}}\]]*)?", stage.command)
-    others = [path for path in dict.fromkeys(tokens + embedded) if not path.startswith("-") and path not in configs]
+    runner_state = os.path.join(output_dir, STATE_FILE)  # stage times a stage may read; it changes with every stage
+    others = [
+        path
+        for path in dict.fromkeys(tokens + embedded)
+        if not path.startswith("-") and path not in configs and path != runner_state
+    ]
     return StagePaths(outputs=outputs + stage.outputs, configs=configs, others=others)
 
 

@@ -421,3 +421,13 @@ def test_the_6b_stages_parse_with_their_recipes(tmp_path, monkeypatch):
         parsed = parse_recipe_args(own, classes, argv=argv)
         training = parsed[len(own)]
         assert training.output_dir == str(tmp_path / name)
+
+
+def test_the_runner_state_a_stage_reads_is_not_one_of_its_inputs():
+    """eval/alignment.py reads stage times from pipeline_state.json, which changes after every stage: as an input
+    it would make that stage stale on every rerun of an unchanged job."""
+    state = load_script("recipes/pipeline_state.py")
+    command = "python t.py --state {output_dir}/pipeline_state.json --data {output_dir}/d.jsonl --output_dir /t"
+    (stage,) = state.load_stages({"stages": [{"name": "table", "command": command}]}, "/o")
+    assert "/o/pipeline_state.json" not in state.stage_paths(stage, "/o").others
+    assert "/o/d.jsonl" in state.stage_paths(stage, "/o").others
