@@ -138,6 +138,7 @@ def main(args: AlignmentArguments) -> dict:
     clusters = paired.load_clusters(args.exam_answers, args.exam_split) if args.exam_answers else None
     times = wall_seconds(args)
     baseline = answers[baseline_name]
+    correct = {name: paired.load_correctness(path) for name, path in exams.items()}
     rows = []
     for name, path in models.items():
         result = answers[name]
@@ -154,17 +155,19 @@ def main(args: AlignmentArguments) -> dict:
             answer_chars=al.mean([len(answer) for answer in result.answers]),
             wall_seconds=times.get(name),
         )
-        if name in exams:
-            exam = paired.compare(
-                paired.load_correctness(exams[name]), paired.load_correctness(exams[baseline_name]), clusters
+        if name == baseline_name and name in correct:
+            row.exam_accuracy = sum(correct[name].values()) / len(correct[name])
+        elif name in correct:  # the paired test against the baseline (its sign flips take a moment: once per model)
+            exam = paired.compare(correct[name], correct[baseline_name], clusters)
+            row.exam_accuracy, row.exam_difference, row.exam_p_value = (
+                exam.accuracy,
+                exam.difference,
+                exam.cluster_p_value,
             )
-            row.exam_accuracy = exam.accuracy
-            if name != baseline_name:
-                row.exam_difference, row.exam_p_value = exam.difference, exam.cluster_p_value
         row.verdict = al.verdict(row, baseline_name)
         rows.append(row)
-    report = al.write_outputs(rows, held_out, answers, baseline_name, args.output_dir)
-    print(al.markdown_table(rows, held_out))
+    report = al.write_outputs(rows, held_out, answers, baseline_name, args.exam_scoring, args.output_dir)
+    print(al.markdown_table(rows, held_out, args.exam_scoring))
     return report
 
 

@@ -95,6 +95,12 @@ def test_entry_point_writes_the_table_with_sft_first_and_a_copy_of_sft_tied(tmp_
     XuanYuanForCausalLM(toy_config(pad_token_id=0, eos_token_id=2)).save_pretrained(other)
     toy_tokenizer().save_pretrained(other)
     held = write_jsonl(tmp_path / "held.jsonl", [{"id": f"h{i}", "prompt": f"t{i} t3"} for i in range(4, 10)])
+    settings = {"split": "val", "num_fewshot": 5, "scoring": "blank"}  # the entry point's exam defaults
+    right = {"sft": {"q1", "q2"}, "copy": {"q1", "q2"}, "other": {"q1", "q2", "q3", "q4"}}
+    for name, correct in right.items():
+        questions = [{"subject": "s", "id": q, "answer": "A", "prediction": "A" if q in correct else "B"}
+                     for q in ("q1", "q2", "q3", "q4")]  # fmt: skip
+        (tmp_path / f"{name}.json").write_text(json.dumps({"settings": settings, "questions": questions}))
     module = load_script("eval/alignment.py")
     args = module.AlignmentArguments(
         baseline=f"sft={tmp_path / 'sft'}",
@@ -105,6 +111,8 @@ def test_entry_point_writes_the_table_with_sft_first_and_a_copy_of_sft_tied(tmp_
         exclude_prompt_files=[str(tmp_path / "prompts.jsonl")],  # the toy RL prompts "t{i} t{i+1}"
         max_new_tokens=5,
         system_prompt=None,
+        exam_dir=str(tmp_path / "exam"),  # never read: every model's results are given
+        exam_results=[f"{name}={tmp_path / name}.json" for name in right],
     )
     report = module.main(args)
     methods = report["methods"]
@@ -119,3 +127,10 @@ def test_entry_point_writes_the_table_with_sft_first_and_a_copy_of_sft_tied(tmp_
     assert "| sft |" in table and "| other |" in table and (tmp_path / "out/alignment.png").stat().st_size > 0
     answers = [json.loads(line) for line in (tmp_path / "out/answers.jsonl").read_text().splitlines()]
     assert len(answers) == 18 and {a["method"] for a in answers} == {"sft", "copy", "other"}
+    assert methods["sft"]["exam_accuracy"] == 0.5 and methods["sft"]["exam_difference"] is None
+    assert (copy["exam_accuracy"], copy["exam_difference"], copy["exam_p_value"]) == (0.5, 0.0, 1.0)
+    assert (other_row["exam_accuracy"], other_row["exam_difference"]) == (1.0, 0.5)
+
+    (tmp_path / "copy.json").write_text(json.dumps({"settings": {**settings, "scoring": "letter"}, "questions": []}))
+    with pytest.raises(SystemExit, match="scored with {'scoring': 'letter'}"):
+        module.exam_results(args, {"copy": str(tmp_path / "sft")})

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -127,7 +127,6 @@ class MethodRow:
     exam_p_value: float | None = None
     wall_seconds: float | None = None
     verdict: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 def verdict(row: MethodRow, baseline: str) -> str:
@@ -151,11 +150,11 @@ def mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else math.nan
 
 
-def markdown_table(rows: list[MethodRow], held_out: HeldOutPrompts) -> str:
+def markdown_table(rows: list[MethodRow], held_out: HeldOutPrompts, exam_scoring: str) -> str:
     lines = [
         f"{len(held_out.ids)} held-out prompts ({held_out.excluded} left out: in a method's training files). "
         "Reward: the reward model on greedy answers; KL: sampled, nats per answer; W/T/L: against SFT, judged by the "
-        "reward model in both orders; exam: blank form, paired difference from SFT with the per-fact p-value.",
+        f"reward model in both orders; exam: {exam_scoring} form, paired difference from SFT, per-fact p-value.",
         "",
         "| method | reward | Δ reward vs SFT | KL to SFT | W / T / L vs SFT | exam | Δ exam (p) | answer chars "
         "| wall s | verdict |",
@@ -199,7 +198,12 @@ def plot_methods(rows: list[MethodRow], baseline: str, path: str | Path) -> None
 
 
 def write_outputs(
-    rows: list[MethodRow], held_out: HeldOutPrompts, answers: dict, baseline: str, output_dir: str | Path
+    rows: list[MethodRow],
+    held_out: HeldOutPrompts,
+    answers: dict,
+    baseline: str,
+    exam_scoring: str,
+    output_dir: str | Path,
 ) -> dict:
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
@@ -210,7 +214,8 @@ def write_outputs(
         "worse_than_sft": [row.name for row in rows if row.name != baseline and row.reward_vs_sft < 0],
     }
     (output / "alignment.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
-    (output / "alignment.md").write_text("## Alignment methods against SFT\n\n" + markdown_table(rows, held_out))
+    table = markdown_table(rows, held_out, exam_scoring)
+    (output / "alignment.md").write_text("## Alignment methods against SFT\n\n" + table, encoding="utf-8")
     with open(output / "answers.jsonl", "w", encoding="utf-8") as file:
         for name, result in answers.items():
             for item_id, answer, reward, kl in zip(
