@@ -36,34 +36,11 @@ class FilterArguments(PromptFilterConfig):
     system_prompt: str | None = XUANYUAN_SYSTEM_PROMPT
 
 
-def score_samples(args: FilterArguments, tokenizer, policy, reward_model, prompt_ids) -> list[list[float]]:
-    """`num_samples` RM scores per prompt, sampling with the SFT model's generation config."""
-    from tqdm import tqdm
-
-    from xuanyuan.training.ppo.rollout import sample_and_score
-    from xuanyuan.utils.padding import pad
-
-    all_scores = []
-    generation = {"do_sample": True, "num_return_sequences": args.num_samples, "max_new_tokens": args.max_new_tokens}
-    for start in tqdm(range(0, len(prompt_ids), args.batch_size), desc="sampling + scoring"):
-        ids, mask = pad(prompt_ids[start : start + args.batch_size], tokenizer.pad_token_id, side="left")
-        samples = sample_and_score(
-            policy,
-            reward_model,
-            ids,
-            mask,
-            generation,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-        all_scores.extend(samples.scores.view(-1, args.num_samples).tolist())
-    return all_scores
-
-
 def main(args: FilterArguments) -> dict:
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
     from xuanyuan.data.records import iter_records
+    from xuanyuan.training.best_of_n import sample_candidates
     from xuanyuan.training.ppo.data import draw, load_prompts, require_prompts, tokenize_prompts
     from xuanyuan.training.ppo.prompt_filter import PromptScores, select_prompts
 
@@ -78,8 +55,12 @@ def main(args: FilterArguments) -> dict:
     prompt_ids, too_long = tokenize_prompts(prompts, tokenizer, args.system_prompt, args.max_prompt_length)
     if too_long:
         raise SystemExit(f"{too_long} prompts exceed max_prompt_length={args.max_prompt_length}; raise it")
-    scores = score_samples(args, tokenizer, policy, reward_model, prompt_ids)
-    items = [PromptScores(p.id, p.category, tuple(s)) for p, s in zip(prompts, scores, strict=True)]
+    candidates = sample_candidates(  # sampled with the SFT model's generation config, as best-of-N samples
+        policy, reward_model, tokenizer, prompt_ids, args.num_samples, args.max_new_tokens, args.batch_size
+    )
+    items = [
+        PromptScores(p.id, p.category, tuple(c.score for c in row)) for p, row in zip(prompts, candidates, strict=True)
+    ]
     kept, dropped = select_prompts(items, args)
 
     output = Path(args.output_dir)

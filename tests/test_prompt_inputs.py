@@ -121,6 +121,11 @@ def test_filter_rl_prompts_report_counts_match_the_files(tmp_path):
     assert report["prompts_in"] == 8 and report["prompts_kept"] == len(kept) == 5
     assert sorted(kept + dropped) == ids
 
+    args.max_prompts, args.keep = 6, None  # score a seeded draw of 6: the other 2 are neither kept nor dropped
+    report = recipe.main(args)
+    kept = [json.loads(line)["id"] for line in (tmp_path / "out" / "prompts.jsonl").read_text().splitlines()]
+    assert (report["prompts_read"], report["prompts_in"], report["prompts_kept"]) == (8, 6, 6) and len(kept) == 6
+
 
 def test_generation_eval_rejects_a_repeated_id(tmp_path):
     path = tmp_path / "eval.jsonl"
