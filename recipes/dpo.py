@@ -38,11 +38,10 @@ def main(script_args: DPOScriptArguments, training_args: DPOConfig, model_args: 
         raise SystemExit("error: dpo.py needs --model_name_or_path (the SFT model DPO starts from)")
     import torch
     from transformers import AutoModelForCausalLM
-    from trl import get_peft_config
 
     from xuanyuan.cli import write_config, write_result
     from xuanyuan.tokenization import load_tokenizer
-    from xuanyuan.training.adapters import merge_adapter
+    from xuanyuan.training.adapters import lora_config, merge_adapter
     from xuanyuan.training.checkpoints import resolve_resume
     from xuanyuan.training.dpo import XuanYuanDPOTrainer, load_dpo_data, preference_metrics
     from xuanyuan.training.model_loading import from_pretrained_kwargs
@@ -63,9 +62,8 @@ def main(script_args: DPOScriptArguments, training_args: DPOConfig, model_args: 
     loading = from_pretrained_kwargs(model_args)
     loading["dtype"] = loading["dtype"] or torch.float32
     model = AutoModelForCausalLM.from_pretrained(model_args.model_name_or_path, **loading)
-    peft_config = get_peft_config(model_args)
-    if peft_config is not None:  # every linear layer but the LM head (TRL reads its weight directly)
-        peft_config.target_modules = peft_config.target_modules or "all-linear"
+    # every linear layer unless named (peft's "all-linear" leaves out the LM head, whose weight TRL reads directly)
+    peft_config = lora_config(model_args, "CAUSAL_LM") if model_args.use_peft else None
 
     trainer = XuanYuanDPOTrainer(
         model=model, args=training_args, train_dataset=train, eval_dataset=test, processing_class=tokenizer,
