@@ -10,7 +10,9 @@ Per method: mean reward-model reward, KL to SFT, wins/ties/losses against SFT un
 judge, exam accuracy (blank form) with its paired p-value against SFT, answer length and the wall time of the
 pipeline stages that made it (`--stage_times ppo=filter_rl_prompts+ppo`, read from `--pipeline_state`). Exam
 results already made with the same settings are reused (`--exam_results sft=…/results.json`). Writes
-alignment.json / alignment.md / alignment.png and answers.jsonl (see `xuanyuan.evaluation.alignment`).
+alignment.json / alignment.md / alignment.png and answers.jsonl (see `xuanyuan.evaluation.alignment`), and per
+method a blind sheet for three human raters against SFT, `rater/<name>/rater_sheet.csv` with its `rater_key.csv`
+(`recipes/import_labels.py --compare_sheet` reads it back filled).
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ def main(args: AlignmentArguments) -> dict:
 
     from xuanyuan.evaluation import alignment as al
     from xuanyuan.evaluation import paired
-    from xuanyuan.evaluation.judge import RewardModelJudge, pairwise_compare
+    from xuanyuan.evaluation.judge import RewardModelJudge, pairwise_compare, write_rater_sheet
     from xuanyuan.tokenization import load_tokenizer
 
     (baseline_name, baseline_path), = named([args.baseline], "--baseline").items()  # fmt: skip
@@ -142,7 +144,15 @@ def main(args: AlignmentArguments) -> dict:
     rows = []
     for name, path in models.items():
         result = answers[name]
-        comparison = pairwise_compare(judge, held_out.prompts, result.answers, baseline.answers).summary()
+        comparison = pairwise_compare(judge, held_out.prompts, result.answers, baseline.answers)
+        if name != baseline_name:
+            sheets = Path(args.output_dir, "rater", name)
+            sheets.mkdir(parents=True, exist_ok=True)
+            write_rater_sheet(
+                sheets / "rater_sheet.csv", sheets / "rater_key.csv", held_out.ids, held_out.prompts,
+                {name: result.answers, baseline_name: baseline.answers}, comparison.outcomes, args.seed,
+            )  # fmt: skip
+        comparison = comparison.summary()
         row = al.MethodRow(
             name=name,
             path=path,

@@ -1,13 +1,13 @@
 """Read filled labelling sheets back: preference records for the reward model, and three-rater comparison counts.
 
     python recipes/import_labels.py --sheet outputs/tiny/labelling/sheet.csv --output_dir outputs/tiny/labels
-    python recipes/import_labels.py --compare_sheet outputs/tiny/eval/ppo_vs_sft/rater_sheet.csv \
+    python recipes/import_labels.py --compare_sheet outputs/tiny/eval/alignment/rater/ppo/rater_sheet.csv \
         --output_dir outputs/tiny/labels
 
 `--sheet` (a `recipes/sample_candidates.py` sheet, CSV or JSONL, with its `key.jsonl`) becomes `preferences.jsonl`,
 which `recipes/reward.py --data_files` reads, and `import_report.json` (labelled, unlabelled, bad rows, records by
-kind, rows per labeller). `--compare_sheet` (an `eval/compare.py` rater sheet with its `rater_key.csv`) becomes
-`rater_summary.json`: good / same / bad per rater and by majority, and the raters' agreement.
+kind, rows per labeller). `--compare_sheet` (a rater sheet of `eval/compare.py` or `eval/alignment.py`, with its
+`rater_key.csv`) becomes `rater_summary.json`: good / same / bad per rater and by majority, and the raters' agreement.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class ImportLabelsArguments:
     key: str | None = field(default=None, metadata={"help": "Its key; default: key.jsonl next to the sheet."})
     labeller: str | None = field(default=None, metadata={"help": "The labeller of rows whose labeller is blank."})
     on_bad_record: str = field(default="error", metadata={"help": "'error', or 'skip' (to skipped_rows.jsonl)."})
-    compare_sheet: str | None = field(default=None, metadata={"help": "A filled eval/compare.py rater_sheet.csv."})
+    compare_sheet: str | None = field(default=None, metadata={"help": "A filled rater_sheet.csv."})
     compare_key: str | None = field(default=None, metadata={"help": "Default: rater_key.csv next to it."})
     compare_model: str = field(default="model", metadata={"help": "The model under test (compare.py model_name)."})
 

@@ -5,7 +5,8 @@
 
 One tiny run says little: the exam changes by a few points and PPO's reward by a fraction between seeds. This
 runs the pipeline's data stages once (they have their own seed), then for every precision and seed the stages
-that initialize, train and evaluate a model (`--seed` of run_pipeline.py), each in its own folder, and writes
+that initialize, train and evaluate a model (`--seed` of run_pipeline.py: every stage after the data stages up
+to the last one whose numbers the study reads), each in its own folder, and writes
 `seed_study.json` and `seed_study.md`: every run's numbers, their mean, standard deviation and range, and how
 many runs met each expectation (SFT keeps the exam pretraining reached; PPO raises the held-out reward and
 wins more comparisons against SFT than it loses).
@@ -32,20 +33,6 @@ from xuanyuan.utils.report_numbers import ReportNumber as Number
 
 SHARED_STAGES = ("data", "reference_data", "build_kenlm", "kenlm", "clean_data", "tokenizer")
 SHARED_FOLDERS = ("data", "reference", "kenlm", "clean", "tokenizer")
-SEEDED_STAGES = (
-    "init_model",
-    "pretrain",
-    "exam_pretrain_blank",
-    "sft",
-    "exam_sft_blank",
-    "exam_sft_vs_pretrain",
-    "generation_sft",
-    "reward",
-    "eval_reward",
-    "ppo",
-    "generation_ppo",
-    "compare_ppo_sft",
-)
 PRECISION_ENVIRONMENT = {"fp32": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}, "bf16": {}}
 
 
@@ -57,11 +44,11 @@ NUMBERS = (
     Number("stages.eval_reward.metrics.accuracy", "reward model accuracy, held-out prompts", "{:.3f}"),
     Number("stages.ppo.metrics.reward_first", "PPO reward, first step", "{:.2f}"),
     Number("stages.ppo.metrics.reward_last", "PPO reward, last step", "{:.2f}"),
-    Number("stages.compare_ppo_sft.metrics.mean_reward_baseline", "mean reward, held-out prompts, SFT", "{:.2f}"),
-    Number("stages.compare_ppo_sft.metrics.mean_reward_model", "mean reward, held-out prompts, PPO", "{:.2f}"),
-    Number("stages.compare_ppo_sft.metrics.good", "PPO wins against SFT", "{:.0f}"),
-    Number("stages.compare_ppo_sft.metrics.same", "ties", "{:.0f}"),
-    Number("stages.compare_ppo_sft.metrics.bad", "PPO losses against SFT", "{:.0f}"),
+    Number("stages.alignment.metrics.methods.sft.reward_mean", "mean reward, held-out prompts, SFT", "{:.2f}"),
+    Number("stages.alignment.metrics.methods.ppo.reward_mean", "mean reward, held-out prompts, PPO", "{:.2f}"),
+    Number("stages.alignment.metrics.methods.ppo.good", "PPO wins against SFT", "{:.0f}"),
+    Number("stages.alignment.metrics.methods.ppo.same", "ties", "{:.0f}"),
+    Number("stages.alignment.metrics.methods.ppo.bad", "PPO losses against SFT", "{:.0f}"),
     Number("stages.pretrain.seconds", "pretraining seconds", "{:.0f}"),
 )
 # What each run should show, as (description, test on the run's numbers keyed by label).
@@ -88,6 +75,17 @@ def run_pipeline(config: Path, output_dir: Path, stages: tuple[str, ...], seed: 
     subprocess.run(command, env={**os.environ, **environment}, check=True)
 
 
+def seeded_stages(config: dict) -> tuple[str, ...]:
+    """The pipeline's stages after the shared ones, up to the last stage one of NUMBERS reads."""
+    names = [stage["name"] for stage in config["stages"]]
+    read = {number.path.split(".")[1] for number in NUMBERS}
+    missing = [name for name in (*SHARED_STAGES, *sorted(read)) if name not in names]
+    if missing:
+        raise SystemExit(f"the pipeline has no stage(s) {missing}, which the study runs or reads")
+    last = max(names.index(name) for name in read)
+    return tuple(name for name in names[: last + 1] if name not in SHARED_STAGES)
+
+
 def finished(output_dir: Path, stages: tuple[str, ...]) -> dict | None:
     """The run's report when it holds every one of `stages`, else None."""
     path = output_dir / "report.json"
@@ -97,18 +95,18 @@ def finished(output_dir: Path, stages: tuple[str, ...]) -> dict | None:
     return report if set(stages) <= set(report.get("stages", {})) else None
 
 
-def study_run(config: Path, root: Path, precision: str, seed: int) -> dict:
-    """One precision and seed: the seeded stages on the shared data; returns its numbers."""
+def study_run(config: Path, stages: tuple[str, ...], root: Path, precision: str, seed: int) -> dict:
+    """One precision and seed: the seeded `stages` on the shared data; returns its numbers."""
     output_dir = root / f"{precision}-seed{seed}"
-    report = finished(output_dir, SEEDED_STAGES)
+    report = finished(output_dir, stages)
     if report is None:
         output_dir.mkdir(parents=True, exist_ok=True)
         for folder in SHARED_FOLDERS:
             link = output_dir / folder
             if not link.exists():
                 link.symlink_to(Path("..") / "shared" / folder)
-        run_pipeline(config, output_dir, SEEDED_STAGES, seed, PRECISION_ENVIRONMENT[precision])
-        report = finished(output_dir, SEEDED_STAGES)
+        run_pipeline(config, output_dir, stages, seed, PRECISION_ENVIRONMENT[precision])
+        report = finished(output_dir, stages)
     used = report["machine"].get("precision")
     if used != precision:
         raise SystemExit(f"{output_dir}: asked for {precision} but the run resolved {used}: {report['machine']}")
@@ -173,13 +171,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--precisions", nargs="+", choices=sorted(PRECISION_ENVIRONMENT), default=["fp32", "bf16"])
     parser.add_argument("--output_dir", type=Path, default=Path("outputs/seed_study"))
     args = parser.parse_args(argv)
-    config = yaml.safe_load(args.config.read_text(encoding="utf-8"))
-    missing = [name for name in SHARED_STAGES + SEEDED_STAGES if name not in {s["name"] for s in config["stages"]}]
-    if missing:
-        raise SystemExit(f"{args.config} has no stage(s) {missing}, which the study runs")
+    stages = seeded_stages(yaml.safe_load(args.config.read_text(encoding="utf-8")))
     if finished(args.output_dir / "shared", SHARED_STAGES) is None:
         run_pipeline(args.config, args.output_dir / "shared", SHARED_STAGES, None, {})
-    runs = [study_run(args.config, args.output_dir, p, seed) for p in args.precisions for seed in args.seeds]
+    runs = [study_run(args.config, stages, args.output_dir, p, seed) for p in args.precisions for seed in args.seeds]
     study = {"config": str(args.config), "runs": runs, "summary": summarize(runs, args.precisions)}
     (args.output_dir / "seed_study.json").write_text(json.dumps(study, indent=2, ensure_ascii=False), encoding="utf-8")
     (args.output_dir / "seed_study.md").write_text(markdown(study), encoding="utf-8")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+from collections import Counter
 
 import pytest
 import torch
@@ -10,6 +12,7 @@ from ppo_toy import save_toy_run_inputs, toy_config, toy_tokenizer
 from script_loading import load_script
 
 from xuanyuan.evaluation.alignment import MethodRow, held_out_prompts, sampled_kl, verdict
+from xuanyuan.evaluation.judge import read_rater_sheet
 from xuanyuan.modeling import XuanYuanForCausalLM
 
 
@@ -130,6 +133,16 @@ def test_entry_point_writes_the_table_with_sft_first_and_a_copy_of_sft_tied(tmp_
     assert methods["sft"]["exam_accuracy"] == 0.5 and methods["sft"]["exam_difference"] is None
     assert (copy["exam_accuracy"], copy["exam_difference"], copy["exam_p_value"]) == (0.5, 0.0, 1.0)
     assert (other_row["exam_accuracy"], other_row["exam_difference"]) == (1.0, 0.5)
+
+    # Each method's blind rater sheet against SFT: one row per prompt, the judge's outcomes in its key.
+    sheet = tmp_path / "out/rater/other/rater_sheet.csv"
+    assert not (tmp_path / "out/rater/sft").exists()
+    with open(sheet.with_name("rater_key.csv"), encoding="utf-8-sig") as handle:
+        key = list(csv.DictReader(handle))
+    assert [row["id"] for row in key] == [f"h{i}" for i in range(4, 10)]
+    judged = Counter(row["judge_outcome"] for row in key)
+    assert (judged["good"], judged["same"], judged["bad"]) == (other_row["good"], other_row["same"], other_row["bad"])
+    assert read_rater_sheet(sheet, sheet.with_name("rater_key.csv"), "other")["majority"]["no_majority"] == 6
 
     (tmp_path / "copy.json").write_text(json.dumps({"settings": {**settings, "scoring": "letter"}, "questions": []}))
     with pytest.raises(SystemExit, match="scored with {'scoring': 'letter'}"):

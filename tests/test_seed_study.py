@@ -65,11 +65,12 @@ def fake_pipeline(tmp_path):
         "exam_sft_vs_pretrain": '{"difference": 0.0{seed}, "cluster_p_value": 0.5}',
         "eval_reward": '{"accuracy": 0.8}',
         "ppo": '{"reward_first": 0.1, "reward_last": 1.{seed}}',
-        "compare_ppo_sft": '{"mean_reward_baseline": 0.3, "mean_reward_model": 0.{seed}, "good": 2{seed}, "same": 3,'
-        ' "bad": 10}',
+        "alignment": '{"methods": {"sft": {"reward_mean": 0.3}, "ppo": {"reward_mean": 0.{seed}, "good": 2{seed},'
+        ' "same": 3, "bad": 10}}}',
     }
-    stages = [fake_stage(name, "{}") for name in study.SHARED_STAGES]
-    stages += [fake_stage(name, metrics.get(name, "{}")) for name in study.SEEDED_STAGES]
+    names = [*study.SHARED_STAGES, "init_model", "pretrain", "exam_pretrain_blank", "sft", "exam_sft_blank",
+             "exam_sft_vs_pretrain", "reward", "eval_reward", "ppo", "alignment", "quantize_8bit"]  # fmt: skip
+    stages = [fake_stage(name, metrics.get(name, "{}")) for name in names]
     path = tmp_path / "pipeline.yaml"
     path.write_text(yaml.safe_dump({"output_dir": str(tmp_path / "unused"), "stages": stages}))
     return path
@@ -81,6 +82,8 @@ def test_study_runs_shared_stages_once_and_each_seed_in_its_folder(tmp_path, mon
     study.main(["--config", str(config), "--seeds", "1", "2", "--precisions", "fp32", "--output_dir", str(out)])
     assert (out / "shared" / "data" / "m.json").exists()
     assert (out / "fp32-seed1" / "data").resolve() == (out / "shared" / "data").resolve()
+    assert (out / "fp32-seed1" / "alignment" / "m.json").exists()
+    assert not (out / "fp32-seed1" / "quantize_8bit").exists()  # after the last stage the study reads
     result = json.loads((out / "seed_study.json").read_text())
     assert [(run["precision"], run["seed"]) for run in result["runs"]] == [("fp32", 1), ("fp32", 2)]
     assert [run["numbers"]["exam accuracy after SFT"] for run in result["runs"]] == [0.41, 0.42]
@@ -99,5 +102,5 @@ def test_study_runs_shared_stages_once_and_each_seed_in_its_folder(tmp_path, mon
 def test_study_refuses_a_pipeline_without_its_stages(tmp_path):
     config = tmp_path / "pipeline.yaml"
     config.write_text(yaml.safe_dump({"output_dir": "x", "stages": [fake_stage("data", "{}")]}))
-    with pytest.raises(SystemExit, match="has no stage"):
+    with pytest.raises(SystemExit, match="has no stage.*'reference_data'.*'alignment'"):
         study.main(["--config", str(config), "--output_dir", str(tmp_path / "out")])
