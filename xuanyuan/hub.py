@@ -89,7 +89,7 @@ def render_model_card(card: ModelCard, tokenizer: PreTrainedTokenizerBase | None
     origin = " and ".join(bases) or "a XuanYuan base model"
     body = [f"# {card.model_name}", "", f"{card.stage} of {origin}, made with xuanyuan-recipes' {card.made_with}.", ""]
     if card.summary or card.parameters:
-        size = f"{card.parameters / 1e6:,.1f} M parameters." if card.parameters else ""
+        size = f"{card.parameters:,} parameters." if card.parameters else ""
         body += [" ".join(part for part in (card.summary, size) if part), ""]
     if card.command:
         body += ["```bash", card.command, "```", ""]
@@ -130,12 +130,14 @@ def render_model_card(card: ModelCard, tokenizer: PreTrainedTokenizerBase | None
 def _usage(card: ModelCard) -> list[str]:
     """The Python lines of the card's "Use" example: chat, continue text, or score a conversation."""
     name = card.model_name
+    # AutoTokenizer reads config.json first (transformers 5.23): without trust_remote_code it asks on the terminal
+    tokenizer = f'tokenizer = AutoTokenizer.from_pretrained("{name}", trust_remote_code=True)'
     if card.task == "reward":
         messages = [{"role": "user", "content": card.example_prompt}, {"role": "assistant", "content": EXAMPLE_ANSWER}]
         return [
             "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
             "",
-            f'tokenizer = AutoTokenizer.from_pretrained("{name}")',
+            tokenizer,
             f'model = AutoModelForSequenceClassification.from_pretrained("{name}", {card.load_kwargs})',
             f"messages = {json.dumps(messages, ensure_ascii=False)}",
             "inputs = tokenizer.apply_chat_template(messages, return_tensors='pt', return_dict=True)",
@@ -146,7 +148,7 @@ def _usage(card: ModelCard) -> list[str]:
         *(["from peft import AutoPeftModelForCausalLM"] if card.is_adapter else []),
         "from transformers import AutoModelForCausalLM, AutoTokenizer",
         "",
-        f'tokenizer = AutoTokenizer.from_pretrained("{name}")',
+        tokenizer,
         f'model = {model_class}.from_pretrained("{name}", {card.load_kwargs})',
     ]
     if card.task == "completion":
