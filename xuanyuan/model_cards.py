@@ -193,20 +193,17 @@ def training_card(
         raise ValueError(f"unknown model kind {kind!r}; known: {sorted(KINDS)}")
     about = KINDS[kind]
     sections = {"Recipe": recipe_section(configs, config_copies)} if configs else {}
+    described = dict(stage=about.stage, made_with=about.made_with, summary=about.summary, task=about.task)
     card = ModelCard(
         model_name=model_name,
         base_model=base_model,
-        stage=about.stage,
-        made_with=about.made_with,
-        summary=about.summary,
-        task=about.task,
         parameters=parameters,
         command=command,
         datasets=list(datasets),
         data_notes={name: data_note(name) for name in datasets},
         metrics=headline_metrics(kind, metrics or {}),
         sections=sections | fields.pop("sections", {}),
-        **fields,
+        **(described | fields),
     )
     card.limitations[:0] = about.limitations
     return card
