@@ -117,7 +117,7 @@ def main(
         tokenizer.save_pretrained(str(output_dir))
         metrics_file = Path(script_args.metrics_file or output_dir / "pretrain_metrics.json")
         metrics_file.write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")
-        base = model_args.model_name_or_path or f"a new {script_args.model_preset} model"
+        base = model_args.model_name_or_path  # None from scratch
         write_training_card(output_dir, "pretrain", metrics, base_model=base, datasets=script_args.data_files)
         summary = {k: metrics[k] for k in ("final_train_loss", "tokens_seen", "token_utilization", "world_size")}
         print(json.dumps(summary, indent=2))

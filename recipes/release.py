@@ -10,9 +10,10 @@ stages' descriptions, summary keys and metrics files).
 `{output_dir}/<repo>/` gets the weights, model code, tokenizer with chat template, generation config, the recipe
 YAMLs and a card made from the run (see xuanyuan/release.py); `release.json` and `README.md` list the repos and
 the one-line chat command of `--chat_model`. The run's own folders are left as they are. With `--push true` each
-folder goes to `<namespace>/<repo>` with huggingface_hub (`create_repo` + `upload_folder`; `--private true` makes
-the repos private). The token comes from `HF_TOKEN` or `hf auth login`, never from this script's options, and is
-never printed; `HF_ENDPOINT` points the upload at another Hub.
+folder goes to `<namespace>/<repo>` with huggingface_hub (`create_repo` + `upload_folder`; `--private true`
+makes new repos private, an existing repo keeps its visibility). The token comes from `HF_TOKEN` or
+`hf auth login`, never from this script's options, and is never printed; `HF_ENDPOINT` points the upload at
+another Hub.
 """
 
 from __future__ import annotations

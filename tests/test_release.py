@@ -276,6 +276,7 @@ def test_push_uploads_exactly_the_folders_privately_and_never_shows_the_token(ru
     assert TOKEN not in shown
     release = json.loads((out / "release.json").read_text())
     assert release["pushed"] and release["models"]["chat"]["url"] == f"{hub.endpoint}/acme/XuanYuan-test-chat"
+    assert f"[`acme/XuanYuan-test-chat`]({hub.endpoint}/acme/XuanYuan-test-chat)" in (out / "README.md").read_text()
 
 
 def test_push_without_a_token_stops_before_writing(run, tmp_path):

@@ -169,8 +169,7 @@ def recipe_section(configs: Sequence[str | Path], copies: str | None = None) -> 
     lines = [f"The run's recipe YAMLs (the command line overrides them).{where}", ""]
     for config in configs:
         text = Path(config).read_text(encoding="utf-8").rstrip()
-        lines += [f"<details><summary><code>{config}</code></summary>", "", "```yaml", text, "```", "", "</details>"]
-        lines.append("")
+        lines += [f"<details><summary><code>{config}</code></summary>", "", "```yaml", text, "```", "</details>", ""]
     return "\n".join(lines)
 
 
@@ -192,6 +191,7 @@ def training_card(
     if kind not in KINDS:
         raise ValueError(f"unknown model kind {kind!r}; known: {sorted(KINDS)}")
     about = KINDS[kind]
+    configs = [config for config in configs if Path(config).is_file()]
     sections = {"Recipe": recipe_section(configs, config_copies)} if configs else {}
     described = dict(stage=about.stage, made_with=about.made_with, summary=about.summary, task=about.task)
     card = ModelCard(
@@ -230,10 +230,12 @@ def write_training_card(
     tokenizer=None,
 ) -> Path:
     """After a recipe saved its model in `output_dir`: its card as README.md there, naming the command this
-    process runs and its `--config` YAML (or `configs`). The tokenizer, loaded from `output_dir` when not given,
+    process runs and its `--config` YAML (or `configs`). The tokenizer (by default the one saved in `output_dir`)
     renders the chat template's example."""
     from .tokenization import load_tokenizer
 
+    if tokenizer is None and Path(output_dir, "tokenizer_config.json").is_file():
+        tokenizer = load_tokenizer(output_dir)
     card = training_card(
         kind,
         Path(output_dir).name,
@@ -244,4 +246,4 @@ def write_training_card(
         metrics=metrics,
         parameters=count_parameters(output_dir),
     )
-    return write_model_card(output_dir, card, tokenizer or load_tokenizer(output_dir))
+    return write_model_card(output_dir, card, tokenizer)

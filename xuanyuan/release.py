@@ -160,9 +160,8 @@ def plan_release(models: dict[str, str], repo_ids: dict[str, str], stages: list[
 def check_loadable(member: Member) -> None:
     """The folder has weights, config.json with an `auto_map` whose code files are there, and a chat template."""
     folder, problems = member.folder, []
-    config_path = folder / "config.json"
-    config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else None
-    if config is None:
+    config = _json(folder / "config.json")
+    if not (folder / "config.json").is_file():
         problems.append("no config.json")
     elif not config.get("auto_map"):
         problems.append("config.json has no auto_map (the model would not load with trust_remote_code=True)")
@@ -388,8 +387,8 @@ def index_markdown(release: dict, output_dir: Path) -> str:
     lines = [
         f"## Release: {release['num_models']} models, {release['total_mb']:.1f} MB",
         "",
-        f"Each folder holds exactly what `recipes/release.py --push true` uploads to the Hub repo of its name "
-        f"({'private' if release['private'] else 'public'}).",
+        f"Each folder holds exactly what `recipes/release.py --push true` uploads to its Hub repo "
+        f"({'private' if release['private'] else 'public'}){'; this run pushed them' if release['pushed'] else ''}.",
         "",
         "| model | Hub repo | made by | card | trainer's card | files | MB |",
         "|---|---|---|---|---|---:|---:|",
@@ -398,7 +397,8 @@ def index_markdown(release: dict, output_dir: Path) -> str:
         own = Path(entry["folder"], "README.md")
         own_link = f"[{entry['stage']}]({os.path.relpath(own, output_dir)})" if own.is_file() else entry["stage"]
         card = f"[README.md]({entry['repo']}/README.md)"
-        lines.append(f"| {name} | `{entry['repo_id']}` | {entry['description']} | {card} | {own_link} "
+        repo = f"[`{entry['repo_id']}`]({entry['url']})" if entry.get("url") else f"`{entry['repo_id']}`"
+        lines.append(f"| {name} | {repo} | {entry['description']} | {card} | {own_link} "
                      f"| {len(entry['files'])} | {entry['mb']:.1f} |")  # fmt: skip
     if release.get("chat_command"):
         lines += ["", "Chat with the chat model:", "", "```bash", release["chat_command"], "```"]
