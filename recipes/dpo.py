@@ -40,6 +40,7 @@ def main(script_args: DPOScriptArguments, training_args: DPOConfig, model_args: 
     from transformers import AutoModelForCausalLM
 
     from xuanyuan.cli import write_config, write_result
+    from xuanyuan.model_cards import write_training_card
     from xuanyuan.tokenization import load_tokenizer
     from xuanyuan.training.adapters import lora_config, merge_adapter
     from xuanyuan.training.checkpoints import resolve_resume
@@ -99,6 +100,8 @@ def main(script_args: DPOScriptArguments, training_args: DPOConfig, model_args: 
             "test": preference_metrics(before, after, training_args.beta),
         }
         write_result(output_dir, "dpo_summary.json", summary)
+        base = model_args.model_name_or_path
+        write_training_card(output_dir, "dpo", summary, base_model=base, datasets=script_args.data_files)
     trainer.accelerator.wait_for_everyone()
     return summary
 

@@ -61,6 +61,7 @@ def main(script_args: GRPOScriptArguments, config, model_args: ModelConfig) -> d
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, GenerationConfig
 
     from xuanyuan.cli import write_result
+    from xuanyuan.model_cards import write_training_card
     from xuanyuan.tokenization import load_tokenizer
     from xuanyuan.training.adapters import lora_config
     from xuanyuan.training.grpo import check_rewards, save_policy, summarize, trainer_class
@@ -101,6 +102,8 @@ def main(script_args: GRPOScriptArguments, config, model_args: ModelConfig) -> d
     summary |= {"algorithm": script_args.algorithm, "prompts": len(dataset), "prompts_left_out": too_long}
     if trainer.accelerator.is_main_process:
         write_result(config.output_dir, f"{script_args.algorithm}_summary.json", summary)
+        kind, prompts = script_args.algorithm, script_args.prompt_files
+        write_training_card(config.output_dir, kind, summary, base_model=sft, datasets=prompts)
     return summary
 
 

@@ -25,12 +25,15 @@ class MergeArguments:
 
 def main(args: MergeArguments) -> dict:
     from xuanyuan.cli import write_result
+    from xuanyuan.model_cards import write_training_card
     from xuanyuan.training.merging import merge_models
 
     if not args.models:
         raise SystemExit("merge.py needs --models (two or more model folders)")
     summary = merge_models(args.method, args.models, args.output_dir, args.weights, args.base_model, args.density)
-    return write_result(args.output_dir, "merge_summary.json", summary)
+    write_result(args.output_dir, "merge_summary.json", summary)
+    write_training_card(args.output_dir, "merge", summary, base_model=args.models)
+    return summary
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ STATE_FILE = "pipeline_state.json"
 STATE_VERSION = 1
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json", ".toml")
 # tqdm's " 28%|██▊   | 275/1000 [...]": the percentage before a bar, and a standalone n/N (not part of a path or date)
+# A Markdown link or image whose target is relative: not a URL (scheme:), an anchor (#) or an absolute path (/)
+RELATIVE_LINK = re.compile(r"(!?\[[^\]]*\]\()(?![a-zA-Z][\w+.-]*:|[#/])([^)\s]+)\)")
 PROGRESS = re.compile(r"(?P<percent>\b\d{1,3}%)\||(?<![\w/.:-])(?P<done>\d+)/(?P<total>\d+)(?![\w/.:-])")
 
 
@@ -199,9 +201,13 @@ def summary_text(stage: Stage, metrics: dict) -> str:
 
 def result_entry(stage: Stage, record: StageRecord, reused: bool, output_dir: Path) -> dict:
     """A stage's row of report.json (`description`, `seconds`, `metrics` as before; `reused`, `images`, the text
-    of its `sections` and `peak_rss_mib` added)."""
+    of its `sections` (their relative links rebased onto `output_dir`) and `peak_rss_mib` added)."""
     images = [os.path.relpath(image, output_dir) for image in stage.images if os.path.exists(image)]
-    sections = [Path(path).read_text(encoding="utf-8") for path in stage.sections if os.path.exists(path)]
+    sections = [
+        rebase_links(Path(path).read_text(encoding="utf-8"), Path(path).parent, output_dir)
+        for path in stage.sections
+        if os.path.exists(path)
+    ]
     return {
         "description": stage.description,
         "seconds": record.seconds,
@@ -211,6 +217,11 @@ def result_entry(stage: Stage, record: StageRecord, reused: bool, output_dir: Pa
         "images": images,
         "sections": sections,
     }
+
+
+def rebase_links(text: str, folder: Path, output_dir: Path) -> str:
+    """A section's relative links (written from its own `folder`) made relative to report.md's folder."""
+    return RELATIVE_LINK.sub(lambda m: f"{m[1]}{os.path.relpath(Path(folder, m[2]), output_dir)})", text)
 
 
 def machine_line(machine: dict) -> str:

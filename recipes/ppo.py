@@ -59,6 +59,7 @@ def main(script_args: PPOScriptArguments, config: PPOConfig, model_args: ModelCo
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, GenerationConfig
 
+    from xuanyuan.model_cards import write_training_card
     from xuanyuan.training.model_loading import from_pretrained_kwargs
     from xuanyuan.training.ppo import PPOTrainer
     from xuanyuan.training.ppo.data import load_ptx_texts
@@ -110,6 +111,9 @@ def main(script_args: PPOScriptArguments, config: PPOConfig, model_args: ModelCo
     }
     if trainer.accelerator.is_main_process:
         Path(config.output_dir, "ppo_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        write_training_card(
+            config.output_dir, "ppo", summary, base_model=script_args.sft_model, datasets=script_args.prompt_files
+        )
         print(json.dumps(summary, indent=2))
     trainer.close()  # every process together, so none exits while another still talks to it
     return summary

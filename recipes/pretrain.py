@@ -79,6 +79,7 @@ def main(
     from xuanyuan.data.corpus import load_corpus
     from xuanyuan.data.mixture.domains import parse_domain_weights
     from xuanyuan.data.packing import pack_corpus
+    from xuanyuan.model_cards import write_training_card
     from xuanyuan.tokenization import load_tokenizer
     from xuanyuan.training.pretrain import PretrainTrainer
 
@@ -116,6 +117,8 @@ def main(
         tokenizer.save_pretrained(str(output_dir))
         metrics_file = Path(script_args.metrics_file or output_dir / "pretrain_metrics.json")
         metrics_file.write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")
+        base = model_args.model_name_or_path  # None from scratch
+        write_training_card(output_dir, "pretrain", metrics, base_model=base, datasets=script_args.data_files)
         summary = {k: metrics[k] for k in ("final_train_loss", "tokens_seen", "token_utilization", "world_size")}
         print(json.dumps(summary, indent=2))
     return metrics

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -77,6 +78,8 @@ def round_summary(number: int, policy: str, folder: Path) -> dict:
 
 
 def main(args: RAFTArguments) -> dict:
+    from xuanyuan.model_cards import config_options, write_training_card
+
     if args.rounds < 1 or args.num_samples < 1:
         raise SystemExit(f"--rounds and --num_samples must be at least 1, got {args.rounds} and {args.num_samples}")
     output = Path(args.output_dir).resolve()
@@ -95,6 +98,8 @@ def main(args: RAFTArguments) -> dict:
                "reward_last_round": rounds[-1]["reward_mean_samples"]}  # fmt: skip
     (output / "raft_summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     (output / "raft_config.json").write_text(json.dumps(asdict(args), indent=2), encoding="utf-8")
+    configs = [*config_options(sys.argv[1:]), args.best_of_n_config, args.sft_config]
+    write_training_card(output, "raft", summary, base_model=args.policy, datasets=args.prompt_files, configs=configs)
     print(json.dumps(summary, ensure_ascii=False, indent=2))
     return summary
 

@@ -84,6 +84,7 @@ def main(script_args: RewardScriptArguments, training_args: XuanYuanRewardConfig
     from xuanyuan.data.preferences import load_preference_pairs, split_by_prompt
     from xuanyuan.evaluation.reward_report import check_padding
     from xuanyuan.evaluation.reward_selection import CheckpointEvaluator, SelectionLog, write_selection_report
+    from xuanyuan.model_cards import write_training_card
     from xuanyuan.tokenization import load_tokenizer
     from xuanyuan.training.reward import XuanYuanRewardTrainer
 
@@ -134,6 +135,9 @@ def main(script_args: RewardScriptArguments, training_args: XuanYuanRewardConfig
         best.save_pretrained(output_dir)
         tokenizer.save_pretrained(output_dir)
         (output_dir / "reward_config.json").write_text(training_args.to_json_string(), encoding="utf-8")
+        write_training_card(
+            output_dir, "reward", report, base_model=model_args.model_name_or_path, datasets=script_args.data_files
+        )
     trainer.accelerator.wait_for_everyone()
     return report
 

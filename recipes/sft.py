@@ -12,6 +12,7 @@ loss; `pretrain_files` documents are mixed in at `pretrain_ratio` with full-sequ
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -91,7 +92,8 @@ def main(script_args: SFTScriptArguments, training_args: XuanYuanSFTConfig, mode
         raise SystemExit("error: sft.py needs --model_name_or_path (the base model to fine-tune)")
     from trl import get_peft_config, get_quantization_config
 
-    from xuanyuan.hub import ModelCard, chat_generation_config
+    from xuanyuan.hub import chat_generation_config
+    from xuanyuan.model_cards import config_options, headline_metrics, invoked_command, training_card
     from xuanyuan.tokenization import load_tokenizer
     from xuanyuan.training import XuanYuanSFTTrainer
     from xuanyuan.training.adapters import merge_adapter
@@ -103,9 +105,12 @@ def main(script_args: SFTScriptArguments, training_args: XuanYuanSFTConfig, mode
     eval_data = {k: data[v] for k, v in (("sft", "eval"), ("pretrain", "pretrain_eval")) if v in data} or None
     tokenizer = load_tokenizer(script_args.tokenizer_name_or_path or model_args.model_name_or_path)
     peft_config = get_peft_config(model_args)
-    card = ModelCard(
-        model_name=training_args.hub_model_id or Path(training_args.output_dir).name,
+    card = training_card(
+        "sft",
+        training_args.hub_model_id or Path(training_args.output_dir).name,
         base_model=model_args.model_name_or_path,
+        command=invoked_command(),
+        configs=config_options(sys.argv[1:]),
         stage="SFT ("
         + ("QLoRA adapter" if model_args.load_in_4bit else "LoRA adapter" if peft_config else "full fine-tuning")
         + ")",
@@ -138,7 +143,7 @@ def main(script_args: SFTScriptArguments, training_args: XuanYuanSFTConfig, mode
     after = trainer.evaluate() if eval_data else {}
     metrics = collect_metrics(trainer, train_metrics, before, after, reports)
 
-    card.metrics = {"eval": metrics["eval"], "eval_before": metrics["eval_before"]}
+    card.metrics, card.parameters = headline_metrics("sft", metrics), trainer.model.num_parameters()
     trainer.model.generation_config = chat_generation_config(tokenizer)
     trainer.create_model_card()
     trainer.save_model(training_args.output_dir)  # pushes (card, tokenizer + chat template, generation config)

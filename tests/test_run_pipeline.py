@@ -126,7 +126,7 @@ out = pathlib.Path(args.output_dir)
 out.mkdir(parents=True, exist_ok=True)
 if args.image:
     (out / "plot.png").write_bytes(b"png")
-    (out / "notes.md").write_text("| funnel | 3 |\\n")
+    (out / "notes.md").write_text("| funnel | [3](plot.png) |\\n")
 (out / "m.json").write_text(json.dumps({"value": value, "verbose": os.environ.get("XUANYUAN_VERBOSE")}))
 """
 
@@ -221,7 +221,7 @@ def test_unchanged_rerun_executes_nothing_and_reports_the_same(fake):
     markdown = (fake.out / "report.md").read_text()
     assert markdown.startswith(f"# Pipeline report\n\nMachine: {cpu_model()} (")
     assert "![plot.png](a/plot.png)" in markdown and "absent.png" not in markdown
-    assert "## a\n\n| funnel | 3 |\n" in markdown  # the section's text, before the image
+    assert "## a\n\n| funnel | [3](a/plot.png) |\n" in markdown  # the section's text (links rebased), before the image
     assert "| a | fake a | " in markdown and "(reused)" in markdown
     machine = after["machine"]
     assert machine["cpu_model"] == cpu_model() and machine["threads"] >= 1

@@ -1,4 +1,4 @@
-"""The model card of a quantized checkpoint (how it was made, how good it is) and pushing it to the Hub."""
+"""The model card of a quantized checkpoint: how it was made, how good it is, how to load it."""
 
 from __future__ import annotations
 
@@ -40,13 +40,3 @@ def quantized_model_card(report: dict, base_model: str, command: str, model_name
         load_kwargs='device_map="auto", trust_remote_code=True',
         tags=["xuanyuan", "finance", "quantized", backend, f"{method['bits']}-bit"],
     )
-
-
-def push_folder(output_dir: str | Path, repo_id: str, private: bool = False) -> str:
-    """Upload the checkpoint folder (weights, tokenizer, card, reports) to the Hub; returns the repo URL."""
-    from huggingface_hub import HfApi
-
-    api = HfApi()
-    url = api.create_repo(repo_id, private=private, exist_ok=True)
-    api.upload_folder(repo_id=repo_id, folder_path=str(output_dir), commit_message="Upload quantized checkpoint")
-    return str(url)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
 
-from ..hub import write_model_card
+from ..hub import push_folder, write_model_card
+from ..model_cards import invoked_command
 from .bnb import default_device
-from .card import push_folder, quantized_model_card
+from .card import quantized_model_card
 from .exam import ceval_scorer
 from .report import ReportSettings, quality_report, write_report
 
@@ -39,10 +38,9 @@ def finish_checkpoint(recipe: object, method: dict, report: ReportSettings, hub:
     )
     result = quality_report(recipe.model, str(output_dir), report, method, scorer, default_device())
     write_report(result, output_dir)
-    command = shlex.join(["python", *sys.argv])
-    card = quantized_model_card(result, recipe.model, command, hub.hub_model_id)
+    card = quantized_model_card(result, recipe.model, invoked_command(), hub.hub_model_id)
     write_model_card(output_dir, card)
     if hub.push_to_hub:
-        result["hub_url"] = push_folder(output_dir, hub.hub_model_id, hub.hub_private)
+        result["hub_url"] = push_folder(output_dir, hub.hub_model_id, hub.hub_private, "Upload quantized checkpoint")
     print((output_dir / "quant_report.md").read_text(encoding="utf-8"))
     return result
