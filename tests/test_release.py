@@ -364,38 +364,7 @@ def test_every_kind_of_model_gets_a_card_with_its_headline_numbers(kind):
 
 
 # The `release` stage each pipeline.yaml gets (last, after every model and evaluation): paths chain stages there only.
-RELEASE_STAGES = {
-    "tiny": """
-name: release
-description: every model as the folder its Hub repo gets (weights, model code, tokenizer, generation config, recipe
-  YAMLs, a card from this run), and the chat command
-command: >-
-  python recipes/release.py --config recipes/tiny/release.yaml --pipeline recipes/tiny/pipeline.yaml
-  --pipeline_state {output_dir}/pipeline_state.json
-  --models base={output_dir}/pretrain sft={output_dir}/sft reward={output_dir}/reward chat={output_dir}/ppo
-  dpo={output_dir}/dpo grpo={output_dir}/grpo raft={output_dir}/raft ppo-dpo-merge={output_dir}/merged
-  chat-8bit={output_dir}/chat-8bit chat-4bit={output_dir}/chat-4bit chat-gptq-4bit={output_dir}/chat-gptq-4bit
-  --output_dir {output_dir}/release
-metrics: "{output_dir}/release/release.json"
-sections: ["{output_dir}/release/README.md"]
-summary: [num_models, total_mb, chat_command]
-""",
-    "xuanyuan-6b": """
-name: release
-description: every model as the folder its Hub repo gets, with a card from this run, and the chat command
-command: >-
-  python recipes/release.py --config recipes/xuanyuan-6b/release.yaml --pipeline recipes/xuanyuan-6b/pipeline.yaml
-  --pipeline_state {output_dir}/pipeline_state.json
-  --models base={output_dir}/pretrain sft={output_dir}/sft reward={output_dir}/reward chat={output_dir}/ppo
-  --output_dir {output_dir}/release
-metrics: "{output_dir}/release/release.json"
-sections: ["{output_dir}/release/README.md"]
-summary: [num_models, total_mb, chat_command]
-""",
-}
-
-
-@pytest.mark.parametrize("size", sorted(RELEASE_STAGES))
+@pytest.mark.parametrize("size", ["tiny", "xuanyuan-6b"])
 def test_the_release_stage_fits_its_pipeline(size):
     """The stage parses with the recipe and its YAML, reads under output_dir only what earlier stages wrote, and
     names as models only folders that model-making stages write, each a kind of model the release knows."""
@@ -404,8 +373,8 @@ def test_the_release_stage_fits_its_pipeline(size):
 
     state = load_script("recipes/pipeline_state.py")
     config = yaml.safe_load((REPO / "recipes" / size / "pipeline.yaml").read_text(encoding="utf-8"))
-    config["stages"] = [s for s in config["stages"] if s["name"] != "release"] + [yaml.safe_load(RELEASE_STAGES[size])]
     *earlier, release = state.load_stages(config, "/o")
+    assert release.name == "release"  # the last stage: it reads what every other stage made
     written = [Path(path) for stage in earlier for path in state.stage_paths(stage, "/o").outputs]
     paths = state.stage_paths(release, "/o")
     for path in {Path(path) for path in paths.others} - {Path(path) for path in paths.outputs}:
