@@ -6,6 +6,8 @@ python eval/compare.py --predictions outputs/tiny/eval/ppo/predictions.jsonl \
 
 Reads the predictions.jsonl files of eval/generation.py (matched by id). Writes comparison.json / .md
 (good / same / bad, win rate), verdicts.jsonl, and rater_sheet.csv + rater_key.csv for three human raters.
+`--judge llm --judge_model openai:<model>@<base_url>` asks a chat model behind an OpenAI-compatible server
+(`python -m xuanyuan.serve`, vLLM) and reads its verdict from the reply's text (`ReplyJudge`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from pathlib import Path
 class CompareConfig:
     predictions: str = field(metadata={"help": "predictions.jsonl of the model under test."})
     baseline_predictions: str = field(metadata={"help": "predictions.jsonl of the baseline, same ids."})
-    judge_model: str = field(metadata={"help": "Reward model (judge=reward_model) or causal LM (judge=llm)."})
+    judge_model: str = field(
+        metadata={"help": "Reward model (judge=reward_model), or causal LM or openai:<model>@<base_url> (judge=llm)."}
+    )
     output_dir: str = field(metadata={"help": "Where the comparison and rater sheet go."})
     judge: str = field(default="reward_model", metadata={"help": "reward_model or llm."})
     model_name: str = field(default="model", metadata={"help": "Name of the model under test in the reports."})
@@ -50,9 +54,14 @@ def build_judge(config: CompareConfig):
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    from xuanyuan.evaluation.judge import LLMJudge, RewardModelJudge
+    from xuanyuan.data.synthesis.generators import OPENAI, build_generator
+    from xuanyuan.evaluation.judge import LLMJudge, ReplyJudge, RewardModelJudge
     from xuanyuan.tokenization import load_tokenizer
 
+    if config.judge_model.startswith(f"{OPENAI}:"):
+        if config.judge != "llm":
+            raise ValueError(f"a judge behind a server ({config.judge_model}) needs judge=llm, got {config.judge!r}")
+        return ReplyJudge(build_generator(config.judge_model))
     tokenizer = load_tokenizer(config.judge_model)
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if config.judge == "reward_model":
@@ -87,6 +96,8 @@ def main(config: CompareConfig) -> dict:
         for side, side_answers in (("model", answers), ("baseline", baseline)):
             rewards = judge.score(prompts, side_answers)
             summary[f"mean_reward_{side}"] = sum(rewards) / len(rewards) if rewards else None
+    if hasattr(judge, "unparsed"):  # a judge reading replies: how many named neither answer (counted as ties)
+        summary["unparsed_verdicts"] = judge.unparsed
     summary.update(model=config.model_name, baseline=config.baseline_name, judge=config.judge,
                    judge_model=config.judge_model)  # fmt: skip
 

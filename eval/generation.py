@@ -2,6 +2,8 @@
 
 python eval/generation.py --model outputs/tiny/sft --data_files data/sft/test.jsonl --output_dir outputs/tiny/eval/gen
 
+`--model openai:<model>@<base_url>` asks an OpenAI-compatible server instead (`python -m xuanyuan.serve`, vLLM).
+
 Writes predictions.jsonl (what eval/compare.py reads), generation_metrics.json and generation_metrics.md.
 `--ranking_files` adds MRR/MAP over already-ranked candidates, records `{candidates: [...best first],
 answers: [...correct]}` (e.g. retrieval hits or KBQA answer candidates), matched exactly after stripping.
@@ -16,7 +18,7 @@ from pathlib import Path
 
 @dataclass
 class GenerationEvalConfig:
-    model: str = field(metadata={"help": "Causal LM folder or Hub id."})
+    model: str = field(metadata={"help": "Causal LM folder or Hub id, or openai:<model>@<base_url>."})
     data_files: list[str] = field(
         metadata={"help": "JSONL: {messages} ending with the reference, or {prompt, reference}."}
     )
@@ -53,26 +55,25 @@ def load_rankings(paths: list[str]) -> tuple[list[list[str]], list[set[str]]]:
 
 
 def main(config: GenerationEvalConfig) -> dict:
-    import torch
-    from transformers import AutoModelForCausalLM, set_seed
+    from dataclasses import replace
 
+    from transformers import set_seed
+
+    from xuanyuan.data.synthesis.generators import GeneratorSpec, build_generator
     from xuanyuan.evaluation.generation import (
-        generate_answers,
+        Sampling,
         generation_report_markdown,
         load_generation_examples,
         score_answers,
     )
     from xuanyuan.evaluation.generation_metrics import ranking_metrics
-    from xuanyuan.tokenization import load_tokenizer
 
     set_seed(config.seed)
     examples = load_generation_examples(config.data_files)[: config.max_examples]
-    model = AutoModelForCausalLM.from_pretrained(config.model, dtype=torch.float32)
-    model.to(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    tokenizer = load_tokenizer(config.model)
-    predictions = generate_answers(
-        model, tokenizer, [e.prompt for e in examples], config.max_new_tokens, config.batch_size, config.do_sample
-    )
+    spec = replace(GeneratorSpec.parse(config.model), batch_size=config.batch_size, device=config.device)
+    sampling = Sampling(max_new_tokens=config.max_new_tokens, temperature=1.0 if config.do_sample else 0.0)
+    replies = build_generator(spec).complete([e.prompt for e in examples], sampling, seed=config.seed)
+    predictions = [texts[0] for texts in replies]
     report = score_answers(examples, predictions, config.rouge_tokenizer)
     if config.ranking_files:
         report["ranking"] = ranking_metrics(*load_rankings(config.ranking_files))

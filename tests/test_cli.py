@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from xuanyuan.cli import ConfigError, check_config, parse_recipe_args, read_config
+from xuanyuan.cli import ConfigError, check_config, check_model_paths, parse_recipe_args, read_config
 
 ROOT = Path(__file__).resolve().parents[1]
 ENTRY_POINTS = sorted(
@@ -147,3 +147,14 @@ def test_a_missing_model_folder_is_named_with_the_stage_that_makes_it(tmp_path):
         "python recipes/run_pipeline.py --config recipes/tiny/pipeline.yaml (stage pretrain)"
     )
     assert "Repo id" not in run.stderr
+
+
+def test_a_model_behind_a_server_is_not_checked_as_a_folder(tmp_path):
+    @dataclass
+    class Models:
+        model: str
+        judge_model: str = ""
+
+    check_model_paths([Models("openai:outputs/tiny/ppo@http://127.0.0.1:8000/v1", "openai:/no/such@https://h/v1")])
+    with pytest.raises(ConfigError, match=r"--judge_model /no/such: no such model folder"):
+        check_model_paths([Models(str(tmp_path), "/no/such")])

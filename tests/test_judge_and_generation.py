@@ -14,9 +14,17 @@ from script_loading import load_script
 
 from xuanyuan import XuanYuanConfig, XuanYuanForCausalLM, XuanYuanForSequenceClassification
 from xuanyuan.data.preferences import encode_conversation
-from xuanyuan.evaluation.generation import generate_answers
+from xuanyuan.evaluation.generation import Sampling, complete_chats
 from xuanyuan.evaluation.generation_metrics import generation_metrics
-from xuanyuan.evaluation.judge import LLMJudge, RewardModelJudge, outcome, pairwise_compare, write_rater_sheet
+from xuanyuan.evaluation.judge import (
+    JUDGE_PROMPT,
+    LLMJudge,
+    ReplyJudge,
+    RewardModelJudge,
+    outcome,
+    pairwise_compare,
+    write_rater_sheet,
+)
 from xuanyuan.tokenization import load_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -129,6 +137,29 @@ def test_llm_judge_reads_label_log_probs(tokenizer):
         assert verdict == ("first" if scores[0] > scores[1] else "second")
 
 
+def test_reply_judge_reads_the_label_a_greedy_reply_opens_with():
+    class Scripted:  # a generator answering each question with the next scripted reply, recording what it was asked
+        def __init__(self, replies):
+            self.replies, self.asked = iter(replies), []
+
+        def complete(self, prompts, sampling, seed=None):
+            self.asked.append((prompts, sampling))
+            return [[next(self.replies)] for _ in prompts]
+
+    replies = ["1", " 2。", "回答 2 更好", "2023年营收", "都不好", "", "12", "1。"]
+    generator = Scripted(replies)
+    judge = ReplyJudge(generator)
+    first, second = [f"甲{i}" for i in range(8)], [f"乙{i}" for i in range(8)]
+    prompts = [PROMPTS[i % 4] for i in range(8)]
+    verdicts = judge(prompts, first, second)
+    assert verdicts == ["first", "second", "second", "tie", "tie", "tie", "tie", "first"] and judge.unparsed == 4
+    ((questions, sampling),) = generator.asked
+    assert sampling.temperature == 0 and sampling.num_samples == 1
+    for question, prompt, a, b in zip(questions, prompts, first, second, strict=True):
+        assert question == [{"role": "user", "content": JUDGE_PROMPT.format(question=prompt[0]["content"], first=a,
+                                                                             second=b)}]  # fmt: skip
+
+
 def test_rater_sheet_is_blind_with_a_key(tmp_path):
     ids = [f"q{i}" for i in range(20)]
     prompts = [[{"role": "user", "content": f"问题{i}"}] for i in range(20)]
@@ -154,7 +185,7 @@ def test_rater_sheet_is_blind_with_a_key(tmp_path):
 def test_batched_left_padded_generation_equals_one_prompt_at_a_time(tokenizer):
     torch.manual_seed(2)
     model = XuanYuanForCausalLM(tiny_config(tokenizer)).eval()
-    batched = generate_answers(model, tokenizer, PROMPTS, max_new_tokens=6, batch_size=4)
+    batched = [replies[0] for replies in complete_chats(model, tokenizer, PROMPTS, Sampling(6), batch_size=4).texts]
     for prompt, answer in zip(PROMPTS, batched, strict=True):
         ids = torch.tensor([tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True,
                                                           return_dict=True)["input_ids"]])  # fmt: skip

@@ -302,7 +302,10 @@ MODEL_FIELDS = (
 
 
 def _is_local_path(value: str) -> bool:
-    """A Hub id is `name` or `namespace/name`; more slashes, or a leading `.`, `/` or `~`, mean a folder."""
+    """A Hub id is `name` or `namespace/name`; more slashes, or a leading `.`, `/` or `~`, mean a folder; a value
+    holding a URL (`openai:<model>@http://host:8000/v1`, a model behind a server) is neither."""
+    if "://" in value:
+        return False
     return value.startswith((".", "/", "~")) or value.count("/") >= 2 or os.sep in value.replace("/", "")
 
 

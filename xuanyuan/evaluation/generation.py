@@ -122,19 +122,6 @@ def complete_chats(
     return Completions(texts, generated)
 
 
-def generate_answers(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    prompts: list[list[dict]],
-    max_new_tokens: int = 128,
-    batch_size: int = 8,
-    do_sample: bool = False,
-) -> list[str]:
-    """One reply to every conversation, greedy unless `do_sample` (then at temperature 1)."""
-    sampling = Sampling(max_new_tokens=max_new_tokens, temperature=1.0 if do_sample else 0.0)
-    return [replies[0] for replies in complete_chats(model, tokenizer, prompts, sampling, batch_size).texts]
-
-
 def score_answers(examples: list[GenerationExample], predictions: list[str], tokenizer: str = "jieba") -> dict:
     """Overall and per-category BLEU / ROUGE."""
     report = generation_metrics(predictions, [e.reference for e in examples], tokenizer)

@@ -11,7 +11,9 @@ win_rate = good / items; `decided_win_rate` = good / (good + bad).
 Judges: `RewardModelJudge` scores each answer with a sequence-classification reward model (order cannot
 matter to it, so both passes agree up to a tie); `LLMJudge` asks a causal LM a fixed Chinese prompt and
 compares log P(" 1") with log P(" 2") after the chat template's generation prompt — read from the logits,
-not from sampled text, so the verdict is deterministic and never unparsable.
+not from sampled text, so the verdict is deterministic and never unparsable. `ReplyJudge` asks the same prompt
+through a generator (`xuanyuan.data.synthesis.generators`), e.g. an OpenAI-compatible server, which returns text
+but no log-probabilities (`transformers serve` has none): its verdict is the label the greedy reply opens with.
 For people, `write_rater_sheet` writes a blind CSV (answers shuffled per item, three rater columns) and
 a separate key saying which model wrote which answer; `read_rater_sheet` reads the filled sheet back into
 good / same / bad per rater and by majority vote, with the raters' agreement (all three agree; Fleiss' kappa).
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import random
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable
@@ -35,6 +38,7 @@ from ..data.conversations import conversation_text
 from ..data.preferences import encode_conversation
 from ..data.records import SheetError, read_sheet
 from ..utils.padding import pad
+from .generation import Sampling
 from .reward_report import check_padding, score_sequences
 
 Judge = Callable[[list[list[dict]], list[str], list[str]], list[str]]
@@ -80,6 +84,10 @@ JUDGE_PROMPT = (
 )
 
 
+def judge_question(prompt: list[dict], first: str, second: str, template: str = JUDGE_PROMPT) -> str:
+    return template.format(question=conversation_text(prompt), first=first, second=second)
+
+
 class LLMJudge:
     """A causal LM asked `JUDGE_PROMPT`; the verdict is the sign of log P(prefix+"1") − log P(prefix+"2")."""
 
@@ -122,13 +130,39 @@ class LLMJudge:
     def __call__(self, prompts: list[list[dict]], first: list[str], second: list[str]) -> list[str]:
         sequences = []
         for prompt, a, b in zip(prompts, first, second, strict=True):
-            question = self.template.format(question=conversation_text(prompt), first=a, second=b)
             text = self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
+                [{"role": "user", "content": judge_question(prompt, a, b, self.template)}],
+                tokenize=False,
+                add_generation_prompt=True,
             )
             sequences += [self._encode(text, label) for label in self.labels]
         scores = self.log_probs(sequences)
         return [_verdict(a - b, self.tie_tolerance) for a, b in zip(scores[0::2], scores[1::2], strict=True)]
+
+
+class ReplyJudge:
+    """A chat model behind `generator` asked `JUDGE_PROMPT` greedily. The verdict is the label its reply opens with
+    (after optional "回答"; "2023" is no label); a reply that opens with neither is a tie, counted in `unparsed`."""
+
+    def __init__(self, generator, labels=("1", "2"), max_new_tokens: int = 8, template: str = JUDGE_PROMPT):
+        self.generator, self.labels, self.template = generator, labels, template
+        self.sampling = Sampling(max_new_tokens=max_new_tokens)
+        self.pattern = re.compile(rf"\s*(?:回答\s*)?({'|'.join(map(re.escape, labels))})(?!\d)")
+        self.unparsed = 0
+
+    def verdict(self, reply: str) -> str:
+        found = self.pattern.match(reply)
+        if found is None:
+            self.unparsed += 1
+            return "tie"
+        return VERDICTS[self.labels.index(found.group(1))]
+
+    def __call__(self, prompts: list[list[dict]], first: list[str], second: list[str]) -> list[str]:
+        questions = [
+            [{"role": "user", "content": judge_question(prompt, a, b, self.template)}]
+            for prompt, a, b in zip(prompts, first, second, strict=True)
+        ]
+        return [self.verdict(replies[0]) for replies in self.generator.complete(questions, self.sampling)]
 
 
 def outcome(forward: str, backward: str) -> str:

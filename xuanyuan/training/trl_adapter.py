@@ -3,8 +3,8 @@
 Where no public API exists, the trainers hook into TRL and transformers: SFT prepares pretraining text with
 TRL's own dataset preparation, keeps a `group_id` column past the Trainer's column filter, draws with its own
 sampler and reads the per-token log-probabilities of TRL's fused loss; the reward trainer logs through TRL's
-metric store; PPO's vLLM rollouts read the defaults `generate` falls back to. The mixins below own those hooks
-and hand the work to public methods of the subclass.
+metric store; PPO's vLLM rollouts read the defaults `generate` falls back to; `xuanyuan.serve` makes XuanYuan classes
+visible to `transformers serve`. The mixins below own those hooks and hand the work to public methods of the subclass.
 `TOUCHPOINTS` lists every private name used; `check_touchpoints` (run when a trainer is built, and by a test
 per touchpoint) verifies each still exists with the parameters used, and importing this module warns once
 when TRL or transformers is not the tested version. An upgrade that moves a name fails here, naming it.
@@ -46,6 +46,12 @@ TOUCHPOINTS = (
     Touchpoint("trl:RewardTrainer", "_total_train_tokens", None),
     Touchpoint("trl:RewardTrainer", "_tp_size", None),
     Touchpoint("transformers:GenerationConfig", "_get_default_generation_params", ()),
+    # resolves the class to load with `getattr(transformers, config.architectures[0])`: see `expose_to_serve`
+    Touchpoint(
+        "transformers.cli.serving.model_manager:ModelManager",
+        "_load_model",
+        ("model_id_and_revision", "tqdm_class", "progress_callback", "gguf_file"),
+    ),
 )
 
 
@@ -133,6 +139,25 @@ class SFTHooks:
     def _get_train_sampler(self, train_dataset=None):
         sampler = self.train_sampler(self.train_dataset if train_dataset is None else train_dataset)
         return sampler if sampler is not None else super()._get_train_sampler(train_dataset)
+
+
+def expose_to_serve(*classes: type) -> None:
+    """Let `transformers serve` load checkpoints of `classes`. Its `ModelManager._load_model` takes the class named
+    by `config.architectures[0]` from the `transformers` module it imported, so only classes built into transformers
+    load (the Auto classes, where XuanYuan is registered, are not asked; `--trust-remote-code` does not help). The
+    classes are added to that module object: `transformers.processing_utils` re-executes `transformers/__init__.py`
+    on first import and replaces `sys.modules["transformers"]`, so the object the server holds is the one to change.
+    """
+    from transformers.cli.serving import model_manager
+
+    check_touchpoint(next(t for t in TOUCHPOINTS if t.name == "_load_model"))
+    namespace = getattr(model_manager, "transformers", None)
+    if namespace is None:
+        raise TRLAdapterError(
+            f"transformers' serving ModelManager no longer imports transformers ({_versions()}): {UPDATE}"
+        )
+    for cls in classes:
+        setattr(namespace, cls.__name__, cls)
 
 
 def generation_defaults() -> dict:

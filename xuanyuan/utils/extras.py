@@ -17,6 +17,8 @@ OPTIONAL_PACKAGES: dict[str, tuple[str, str]] = {
     "kenlm": ("kenlm", "KenLM perplexity scoring in the data pipeline's perplexity filter"),
     "fasttext": ("fasttext", "the fastText safety classifier of the data pipeline"),
     "ray": ("ray", "running the data pipeline on Ray (executor: ray)"),
+    "fastapi": ("serve", "the OpenAI-compatible server (python -m xuanyuan.serve)"),
+    "uvicorn": ("serve", "the OpenAI-compatible server (python -m xuanyuan.serve)"),
 }
 
 

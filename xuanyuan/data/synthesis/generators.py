@@ -11,7 +11,12 @@ retries). Build one from a `GeneratorSpec` (YAML / command line) with `build_gen
   429 and 5xx answers and unparseable bodies are retried `max_retries` times with exponential backoff, then
   raise `GenerationRequestError` naming the endpoint, model and prompt; `max_requests` caps the requests of a
   run (`RequestBudgetExceeded`; a resumed run continues where the budget stopped it). The API key comes from
-  `api_key` or the environment variable `api_key_env` and is never logged or written.
+  `api_key` or the environment variable `api_key_env` and is never logged or written. Every request sends
+  `frequency_penalty` 0, as the local backend applies no repetition penalty: `transformers serve` otherwise keeps
+  the model's `generation_config.json` value (1.1 for the chat models) and reads frequency_penalty f as
+  repetition_penalty 1 + f; the OpenAI API reads 0 as no penalty. vLLM keeps the model's value unless it serves
+  with `--generation-config vllm` (it reads a `repetition_penalty` field, which `transformers serve` refuses), so
+  a `repetition_penalty` other than 1 has no portable field and is refused.
 """
 
 from __future__ import annotations
@@ -151,6 +156,11 @@ class OpenAIGenerator:
         return cls(spec)
 
     def complete(self, prompts: Sequence[list[dict]], sampling: Sampling, seed: int | None = None) -> list[list[str]]:
+        if sampling.repetition_penalty != 1.0:
+            raise ValueError(
+                f"{self.spec.base_url} ({self.name}): repetition_penalty={sampling.repetition_penalty} cannot be sent "
+                "to an OpenAI-compatible server; use 1.0 or a local generator"
+            )
         jobs = [(index, sample) for index in range(len(prompts)) for sample in range(sampling.num_samples)]
         budget = self.spec.max_requests
         if budget is not None and self.stats.requests + len(jobs) > budget:
@@ -172,7 +182,8 @@ class OpenAIGenerator:
 
         retryable = (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError,
                      openai.APIResponseValidationError, ValueError)  # fmt: skip
-        options = {"max_tokens": sampling.max_new_tokens, "temperature": sampling.temperature, "top_p": sampling.top_p}
+        options = {"max_tokens": sampling.max_new_tokens, "temperature": sampling.temperature, "top_p": sampling.top_p,
+                   "frequency_penalty": 0.0}  # fmt: skip
         if seed is not None:
             options["seed"] = seed
         for attempt in range(self.spec.max_retries + 1):
