@@ -301,7 +301,7 @@ MODEL_FIELDS = (
 )
 
 
-def _is_local_path(value: str) -> bool:
+def is_local_path(value: str) -> bool:
     """A Hub id is `name` or `namespace/name`; more slashes, or a leading `.`, `/` or `~`, mean a folder."""
     return value.startswith((".", "/", "~")) or value.count("/") >= 2 or os.sep in value.replace("/", "")
 
@@ -331,7 +331,7 @@ def check_model_paths(parsed: Sequence[object]) -> None:
             value = getattr(instance, field.name)
             if field.name not in MODEL_FIELDS or not isinstance(value, str) or not value:
                 continue
-            if _is_local_path(value) and not Path(value).expanduser().exists():
+            if is_local_path(value) and not Path(value).expanduser().exists():
                 stage = producing_stage(value)
                 hint = f"; a pipeline stage makes it: {stage}" if stage else ""
                 raise ConfigError(f"--{field.name} {value}: no such model folder{hint}")
