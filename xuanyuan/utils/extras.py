@@ -17,6 +17,7 @@ OPTIONAL_PACKAGES: dict[str, tuple[str, str]] = {
     "kenlm": ("kenlm", "KenLM perplexity scoring in the data pipeline's perplexity filter"),
     "fasttext": ("fasttext", "the fastText safety classifier of the data pipeline"),
     "ray": ("ray", "running the data pipeline on Ray (executor: ray)"),
+    "gradio": ("web", "the web chat page (python -m xuanyuan.chat MODEL --web)"),
 }
 
 
