@@ -5,7 +5,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from test_build_kenlm import fake
+from test_build_kenlm import fake, fake_dpkg_query
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "install_browser.sh"
 
@@ -13,11 +13,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "install_browser.sh"
 def run_script(tmp_path: Path, missing: list[str], uid: int) -> tuple[subprocess.CompletedProcess, list[str]]:
     bin_dir = tmp_path / "fakebin"
     bin_dir.mkdir()
-    fake(
-        bin_dir,
-        "dpkg-query",
-        f'case " {" ".join(missing)} " in *" ${{@: -1}} "*) exit 1;; esac; printf "install ok installed"',
-    )
+    fake_dpkg_query(bin_dir, missing)
     fake(bin_dir, "apt-get", "")
     fake(bin_dir, "sudo", '"$@"')
     fake(bin_dir, "id", f"echo {uid}")

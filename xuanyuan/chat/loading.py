@@ -23,6 +23,7 @@ from ..quantization.bnb import default_device
 from ..tokenization import load_tokenizer
 from ..utils.extras import require
 from ..utils.precision import AUTO, detect_machine, resolve_precision
+from ..utils.quiet import quiet_third_party, silenced_stdout
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +67,11 @@ def load_chat_model(
         model = merge_adapter(path, base_model=base, dtype=resolve_dtype(dtype, device)).to(device)
         tokenizer = load_tokenizer(path if Path(path, "tokenizer_config.json").is_file() else base)
     elif method := quantization_method(path):
-        for package in QUANTIZATION_BACKENDS.get(method, ()):
-            require(package)
-        model = AutoModelForCausalLM.from_pretrained(path, device_map=device)
+        with silenced_stdout():  # gptqmodel prints a banner and its kernel choice to stdout, the replies' stream
+            for package in QUANTIZATION_BACKENDS.get(method, ()):
+                require(package)
+            quiet_third_party()  # again: gptqmodel's logger exists only once it is imported
+            model = AutoModelForCausalLM.from_pretrained(path, device_map=device)
         tokenizer = load_tokenizer(path)
     else:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=resolve_dtype(dtype, device)).to(device)
