@@ -17,7 +17,7 @@ from chat_toy import ANSWERS, train_chat_model
 from transformers import GenerationConfig
 
 from xuanyuan.chat import ChatSession, ContextOverflowError, chat_sampling, load_chat_model
-from xuanyuan.chat.__main__ import parse_args
+from xuanyuan.chat.__main__ import main, parse_args
 from xuanyuan.chat_format import XUANYUAN_SYSTEM_PROMPT
 from xuanyuan.evaluation.generation import Sampling
 from xuanyuan.hub import CHAT_SAMPLING
@@ -245,6 +245,13 @@ def test_four_bit_checkpoint_loads_and_answers(chat_model, tmp_path):
     except (RuntimeError, NotImplementedError) as error:  # no 4-bit kernel for this machine
         pytest.skip(f"bitsandbytes cannot run 4-bit here: {error}")
     assert expected and ChatSession(model, tokenizer, sampling=GREEDY).reply(Q1) == expected
+
+
+def test_web_without_gradio_names_the_extra_before_loading(monkeypatch):
+    monkeypatch.setitem(sys.modules, "gradio", None)  # `import gradio` fails
+    monkeypatch.setattr("xuanyuan.chat.loading.load_chat_model", lambda *args: pytest.fail("loaded a model"))
+    with pytest.raises(SystemExit, match=r"pip install 'xuanyuan-recipes\[web\]'"):
+        main([str(ROOT), "--web"])
 
 
 def test_command_line_checks(capsys):
