@@ -28,15 +28,20 @@ def fake(directory: Path, name: str, body: str) -> None:
     path.chmod(0o755)
 
 
+def fake_dpkg_query(directory: Path, missing: list[str]) -> None:
+    """`dpkg-query` that reports the packages in `missing` as not installed and every other one as installed."""
+    fake(
+        directory,
+        "dpkg-query",
+        f'case " {" ".join(missing)} " in *" ${{@: -1}} "*) exit 1;; esac; printf "install ok installed"',
+    )
+
+
 def run_script(tmp_path: Path, missing: list[str], *args: str, **env: str) -> tuple[subprocess.CompletedProcess, list]:
     """Run the script with fakes that report `missing` as not installed; apt-get and pip fail after printing."""
     bin_dir = tmp_path / "fakebin"
     bin_dir.mkdir()
-    fake(
-        bin_dir,
-        "dpkg-query",
-        f'case " {" ".join(missing)} " in *" ${{@: -1}} "*) exit 1;; esac; printf "install ok installed"',
-    )
+    fake_dpkg_query(bin_dir, missing)
     fake(bin_dir, "apt-get", 'echo "E: apt-get output"; [[ $1 == update ]] || exit 100')
     fake(bin_dir, "sudo", '"$@"')
     fake(bin_dir, "python", 'echo "ERROR: pip output, no network"; exit 3')

@@ -301,11 +301,16 @@ MODEL_FIELDS = (
 )
 
 
+<<<<<<< HEAD
 def _is_local_path(value: str) -> bool:
     """A Hub id is `name` or `namespace/name`; more slashes, or a leading `.`, `/` or `~`, mean a folder; a value
     holding a URL (`openai:<model>@http://host:8000/v1`, a model behind a server) is neither."""
     if "://" in value:
         return False
+=======
+def is_local_path(value: str) -> bool:
+    """A Hub id is `name` or `namespace/name`; more slashes, or a leading `.`, `/` or `~`, mean a folder."""
+>>>>>>> chat
     return value.startswith((".", "/", "~")) or value.count("/") >= 2 or os.sep in value.replace("/", "")
 
 
@@ -334,7 +339,7 @@ def check_model_paths(parsed: Sequence[object]) -> None:
             value = getattr(instance, field.name)
             if field.name not in MODEL_FIELDS or not isinstance(value, str) or not value:
                 continue
-            if _is_local_path(value) and not Path(value).expanduser().exists():
+            if is_local_path(value) and not Path(value).expanduser().exists():
                 stage = producing_stage(value)
                 hint = f"; a pipeline stage makes it: {stage}" if stage else ""
                 raise ConfigError(f"--{field.name} {value}: no such model folder{hint}")

@@ -20,7 +20,6 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from ..data.conversations import check_messages
 from ..data.records import RecordError, check_unique_id, iter_records, require_text, resolve_sources
 from ..utils.padding import longest_first, pad
-from .generation_metrics import generation_metrics
 
 
 @dataclass(frozen=True)
@@ -124,6 +123,8 @@ def complete_chats(
 
 def score_answers(examples: list[GenerationExample], predictions: list[str], tokenizer: str = "jieba") -> dict:
     """Overall and per-category BLEU / ROUGE."""
+    from .generation_metrics import generation_metrics  # here: its rouge-score import (nltk, scipy) takes seconds
+
     report = generation_metrics(predictions, [e.reference for e in examples], tokenizer)
     groups = defaultdict(list)
     for index, example in enumerate(examples):

@@ -32,14 +32,14 @@ def merge_adapter(
     base_model: str | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> PreTrainedModel:
-    """Return the base model with the adapter merged in; saved with the adapter's tokenizer when `output_dir`."""
+    """Return the base model with the adapter merged in (with the adapter's generation config, if it has one);
+    saved with the adapter's tokenizer when `output_dir`."""
     base_path = base_model or PeftConfig.from_pretrained(str(adapter_dir)).base_model_name_or_path
     base = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    if Path(adapter_dir, "generation_config.json").exists():  # the fine-tuned model's sampling settings
+        merged.generation_config = merged.generation_config.from_pretrained(str(adapter_dir))
     if output_dir is not None:
-        generation_config = Path(adapter_dir, "generation_config.json")
-        if generation_config.exists():
-            merged.generation_config = merged.generation_config.from_pretrained(str(adapter_dir))
         merged.save_pretrained(str(output_dir))
         load_tokenizer(adapter_dir).save_pretrained(str(output_dir))
     return merged

@@ -19,6 +19,7 @@ OPTIONAL_PACKAGES: dict[str, tuple[str, str]] = {
     "ray": ("ray", "running the data pipeline on Ray (executor: ray)"),
     "fastapi": ("serve", "the OpenAI-compatible server (python -m xuanyuan.serve)"),
     "uvicorn": ("serve", "the OpenAI-compatible server (python -m xuanyuan.serve)"),
+    "gradio": ("web", "the web chat page (python -m xuanyuan.chat MODEL --web)"),
 }
 
 
