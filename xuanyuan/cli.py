@@ -301,16 +301,11 @@ MODEL_FIELDS = (
 )
 
 
-<<<<<<< HEAD
-def _is_local_path(value: str) -> bool:
+def is_local_path(value: str) -> bool:
     """A Hub id is `name` or `namespace/name`; more slashes, or a leading `.`, `/` or `~`, mean a folder; a value
     holding a URL (`openai:<model>@http://host:8000/v1`, a model behind a server) is neither."""
     if "://" in value:
         return False
-=======
-def is_local_path(value: str) -> bool:
-    """A Hub id is `name` or `namespace/name`; more slashes, or a leading `.`, `/` or `~`, mean a folder."""
->>>>>>> chat
     return value.startswith((".", "/", "~")) or value.count("/") >= 2 or os.sep in value.replace("/", "")
 
 
