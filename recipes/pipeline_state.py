@@ -20,9 +20,9 @@ from xuanyuan.utils.report_numbers import dotted_get
 STATE_FILE = "pipeline_state.json"
 STATE_VERSION = 1
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json", ".toml")
-# tqdm's " 28%|██▊   | 275/1000 [...]": the percentage before a bar, and a standalone n/N (not part of a path or date)
 # A Markdown link or image whose target is relative: not a URL (scheme:), an anchor (#) or an absolute path (/)
 RELATIVE_LINK = re.compile(r"(!?\[[^\]]*\]\()(?![a-zA-Z][\w+.-]*:|[#/])([^)\s]+)\)")
+# tqdm's " 28%|██▊   | 275/1000 [...]": the percentage before a bar, and a standalone n/N (not part of a path or date)
 PROGRESS = re.compile(r"(?P<percent>\b\d{1,3}%)\||(?<![\w/.:-])(?P<done>\d+)/(?P<total>\d+)(?![\w/.:-])")
 
 
