@@ -20,7 +20,7 @@ from ppo_toy import toy_config, toy_tokenizer
 from script_loading import REPO, load_script
 
 from xuanyuan.hub import render_model_card
-from xuanyuan.model_cards import KINDS, count_parameters, training_card, write_training_card
+from xuanyuan.model_cards import KINDS, config_options, count_parameters, training_card, write_training_card
 from xuanyuan.modeling import XuanYuanForCausalLM, XuanYuanForSequenceClassification
 
 TOKEN = "hf_standin_5ecret_value_never_shown"
@@ -345,6 +345,12 @@ def test_a_recipe_writes_its_card_when_it_saves(run, tmp_path, monkeypatch):
     assert count_parameters(folder) == parameters and f"{parameters:,} parameters." in text
     assert "base_model" not in text.split("---")[1]  # a local folder is no Hub id
     assert "renders that conversation as:\n\n```\n什么是市盈率？ \n```" in text  # by the saved tokenizer
+
+
+def test_the_card_finds_the_config_however_the_command_line_names_it():
+    assert config_options(["--output_dir", "o", "--config", "a.yaml"]) == ["a.yaml"]
+    assert config_options(["--config=a.yaml", "--seed", "0"]) == ["a.yaml"]
+    assert config_options(["--output_dir", "o"]) == [] and config_options(["--config"]) == []
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))

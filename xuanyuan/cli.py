@@ -169,7 +169,7 @@ def read_config(path: str) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- precision
-def _option_value(argv: list[str], name: str) -> tuple[int, str | None] | None:
+def option_value(argv: list[str], name: str) -> tuple[int, str | None] | None:
     """Where `--name` is on the command line and its value (None for a bare flag)."""
     for index, token in enumerate(argv):
         if token == f"--{name}":
@@ -184,10 +184,10 @@ def peek_option(argv: Sequence[str], name: str, default: str) -> str:
     """The value of `--name` before parsing (the command line's, else the `--config` YAML's, else `default`),
     for an entry point whose choice of dataclasses depends on it."""
     argv = list(argv)
-    found = _option_value(argv, name)
+    found = option_value(argv, name)
     if found and found[1] is not None:
         return found[1]
-    config = _option_value(argv, "config")
+    config = option_value(argv, "config")
     if config and config[1] is not None:
         try:
             return str(read_config(config[1]).get(name, default))
@@ -206,7 +206,7 @@ def resolve_precision_options(config: dict, argv: list[str], fields: set[str]) -
             continue
         if name in config:
             settings[name] = config[name]
-        found = _option_value(argv, name)
+        found = option_value(argv, name)
         if found:
             settings[name] = True if found[1] is None else found[1]
     choice = resolve_auto_precision(settings)
@@ -218,7 +218,7 @@ def resolve_precision_options(config: dict, argv: list[str], fields: set[str]) -
         if choice is None:
             continue
         value = str(settings[name]).lower()
-        found = _option_value(argv, name)
+        found = option_value(argv, name)
         if found:
             index, given = found
             if given is None:

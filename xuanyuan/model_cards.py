@@ -215,8 +215,11 @@ def invoked_command() -> str:
 
 
 def config_options(argv: Sequence[str]) -> list[str]:
-    """The `--config` files named on a command line."""
-    return [argv[i + 1] for i, token in enumerate(argv[:-1]) if token == "--config"]
+    """The `--config` file named on a command line (`--config F` or `--config=F`), as a list (empty: none)."""
+    from .cli import option_value
+
+    found = option_value(list(argv), "config")
+    return [found[1]] if found and found[1] is not None else []
 
 
 def write_training_card(
