@@ -222,12 +222,19 @@ def rows_about(metrics: dict, folder: Path, depth: int = 3) -> dict:
     return found
 
 
-def member_card(member: Member, members: list[Member], stages: list[StageRun], configs: list[str], notes: str):
+def member_card(
+    member: Member,
+    members: list[Member],
+    stages: list[StageRun],
+    earlier: list[StageRun],
+    configs: list[str],
+    notes: str,
+):
     """The released card: the model's own card from the run's facts (`configs`: its recipe YAMLs), plus its
-    evaluations, the models made from it, how its starting point was made, and the family."""
+    evaluations, the models made from it, how its starting point was made (`earlier`: its `lineage`), and the
+    family."""
     bases = [_repo_or_path(raw, members) for raw in member.stage.named(MODEL_OPTIONS)]
     sections = {}
-    earlier = lineage(member, members, stages)
     if earlier:
         sections["How its starting point was made"] = "\n".join(
             f"- `{stage.name}` ({stage.description}):\n\n  ```bash\n  {stage.command}\n  ```\n" for stage in earlier
@@ -355,8 +362,9 @@ def write_release(
     its repo, folders, card, files and size, and the one-line chat command of `chat_model`."""
     models = {}
     for member in members:
-        configs = collect_configs(member, lineage(member, members, stages))
-        card = member_card(member, members, stages, configs, notes)
+        earlier = lineage(member, members, stages)
+        configs = collect_configs(member, earlier)
+        card = member_card(member, members, stages, earlier, configs, notes)
         destination = output_dir / member.repo
         files = assemble(member, card, configs, destination)
         models[member.name] = {
