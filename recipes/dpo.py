@@ -113,4 +113,7 @@ def parse_args(argv: list[str] | None = None) -> tuple:
 
 
 if __name__ == "__main__":
+    from xuanyuan.utils.distributed_exit import exit_finished_process
+
     main(*parse_args())
+    exit_finished_process()

@@ -142,5 +142,7 @@ def summarize(history: list[dict], num_prompts: int, prompts_left_out: int) -> d
 
 if __name__ == "__main__":
     from xuanyuan.cli import parse_recipe_args
+    from xuanyuan.utils.distributed_exit import exit_finished_process
 
     main(*parse_recipe_args([PPOScriptArguments], ["xuanyuan.training.ppo:PPOConfig", "trl:ModelConfig"]))
+    exit_finished_process()

@@ -126,7 +126,9 @@ def main(
 
 if __name__ == "__main__":
     from xuanyuan.cli import parse_recipe_args
+    from xuanyuan.utils.distributed_exit import exit_finished_process
 
     main(
         *parse_recipe_args([PretrainScriptArguments], ["xuanyuan.training.pretrain:PretrainConfig", "trl:ModelConfig"])
     )
+    exit_finished_process()

@@ -162,5 +162,7 @@ def main(script_args: SFTScriptArguments, training_args: XuanYuanSFTConfig, mode
 
 if __name__ == "__main__":
     from xuanyuan.cli import parse_recipe_args
+    from xuanyuan.utils.distributed_exit import exit_finished_process
 
     main(*parse_recipe_args([SFTScriptArguments], ["xuanyuan.training:XuanYuanSFTConfig", "trl:ModelConfig"]))
+    exit_finished_process()
