@@ -1,5 +1,5 @@
 """The chat session and the terminal chat: streamed replies equal `generate`'s greedy ones, the template carries the
-history, `/reset` and `/system` work, truncation leaves out the oldest turns, and adapter and 4-bit folders load."""
+history, `/reset` and `/system` work, truncation leaves out the oldest turns, and adapter, 4-bit and GPTQ folders load."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from chat_toy import ANSWERS, train_chat_model
+from chat_toy import ANSWERS, conversations, train_chat_model
 from transformers import GenerationConfig
 
 from xuanyuan.chat import ChatSession, ContextOverflowError, chat_sampling, load_chat_model
@@ -245,6 +245,24 @@ def test_four_bit_checkpoint_loads_and_answers(chat_model, tmp_path):
     except (RuntimeError, NotImplementedError) as error:  # no 4-bit kernel for this machine
         pytest.skip(f"bitsandbytes cannot run 4-bit here: {error}")
     assert expected and ChatSession(model, tokenizer, sampling=GREEDY).reply(Q1) == expected
+
+
+def test_gptq_checkpoint_answers_and_the_pipe_carries_only_replies(chat_model, loaded, tmp_path):
+    for package in ("gptqmodel", "optimum"):
+        pytest.importorskip(package, reason="the `gptq` extra is not installed")
+    from xuanyuan.quantization import GPTQSettings, quantize_gptq
+
+    _, dense_tokenizer = loaded
+    chats = [dense_tokenizer.apply_chat_template([system(), *chat], return_dict=False) for chat in conversations()]
+    calibration = [{"input_ids": ids, "attention_mask": [1] * len(ids)} for ids in chats]
+    path = quantize_gptq(str(chat_model), tmp_path / "gptq", calibration, GPTQSettings(bits=4, group_size=32))
+    model, tokenizer = load_chat_model(path, device="cpu")
+    assert model.config.quantization_config.bits == 4
+    assert any(hasattr(module, "qweight") for module in model.modules())  # packed 4-bit linears, not dense ones
+    expected = greedy_reference(model, tokenizer, [system(), {"role": "user", "content": Q1}])
+    assert expected and ChatSession(model, tokenizer, sampling=GREEDY).reply(Q1) == expected
+    # a fresh process imports gptqmodel, which prints a banner and its kernel choice: none of it may reach stdout
+    assert run_piped(path, [Q1], *GREEDY_FLAGS) == [expected]
 
 
 def test_web_without_gradio_names_the_extra_before_loading(monkeypatch):
