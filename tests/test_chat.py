@@ -1,5 +1,6 @@
 """The chat session and the terminal chat: streamed replies equal `generate`'s greedy ones, the template carries the
-history, `/reset` and `/system` work, truncation leaves out the oldest turns, and adapter, 4-bit and GPTQ folders load."""
+history, `/reset` and `/system` work, truncation leaves out the oldest turns, and adapter, 4-bit and GPTQ folders
+load."""
 
 from __future__ import annotations
 
