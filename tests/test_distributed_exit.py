@@ -3,11 +3,10 @@ teardown (where DeepSpeed-held process groups once aborted a finished run); outs
 
 import os
 import subprocess
+import sys
 import textwrap
 
 from distributed_launch import ROOT, torchrun
-
-from xuanyuan.utils.distributed_exit import exit_finished_process
 
 WORKER = """
 import atexit, os, sys
@@ -37,8 +36,19 @@ exit_finished_process()
 """
 
 
-def test_outside_a_distributed_world_it_returns():
-    exit_finished_process()  # would end pytest with os._exit if it did not return
+def test_outside_a_distributed_world_it_returns(tmp_path):
+    log = tmp_path / "log"
+    script = f"""
+import atexit
+from xuanyuan.utils.distributed_exit import exit_finished_process
+atexit.register(lambda: open({str(log)!r}, "a").write("atexit;"))
+exit_finished_process()
+open({str(log)!r}, "a").write("returned;")
+"""
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert log.read_text() == "returned;atexit;"  # went on, and the handlers ran once, at the normal exit
 
 
 def test_finished_ranks_run_exit_handlers_and_skip_teardown(tmp_path):
